@@ -1,1 +1,10 @@
-# Rules for this part of the tree are added here.
+# The command-line tools over libp11mail.
+noinst_LTLIBRARIES += src/libp11tool.la
+src_libp11tool_la_SOURCES = src/tools/tool.c src/tools/tool.h
+src_libp11tool_la_CFLAGS = $(AM_CFLAGS) $(DEP_CFLAGS)
+
+bin_PROGRAMS += src/p11mail
+src_p11mail_SOURCES = src/tools/p11mail.c src/tools/commands.def
+src_p11mail_CFLAGS = $(AM_CFLAGS) $(DEP_CFLAGS)
+src_p11mail_LDADD = src/libp11tool.la src/libp11mail.la $(OPENSSL_LIBS) \
+	$(GMIME_LIBS)

@@ -1,0 +1,36 @@
+/* p11mail: sign, verify, encrypt, decrypt, send and receive S/MIME mail
+ * with keys that stay on the token. */
+#include "config.h"
+
+#include <stdio.h>
+
+#include "tool.h"
+
+#define P11MAIL_COMMAND(name, fn, summary)                                    \
+	int fn(const struct tool_globals *g, int argc, char **argv);
+#include "commands.def"
+#undef P11MAIL_COMMAND
+
+static const struct tool_command commands[] = {
+#define P11MAIL_COMMAND(name, fn, summary) {#name, summary, fn},
+#include "commands.def"
+#undef P11MAIL_COMMAND
+};
+
+int cmd_version(const struct tool_globals *g, int argc, char **argv)
+{
+	if (g->json)
+		printf("{\"version\":\"%s\"}\n", p11mail_version());
+	else
+		printf("p11mail %s\n", p11mail_version());
+	return TOOL_EXIT_OK;
+}
+
+int main(int argc, char **argv)
+{
+	return tool_main("p11mail",
+			 "S/MIME mail with private keys that never leave "
+			 "the token.",
+			 commands, sizeof(commands) / sizeof(commands[0]),
+			 argc, argv);
+}

@@ -1,0 +1,63 @@
+/*
+ * The scaffold shared by the p11mail and p11mail-certinstall commands: the
+ * subcommand table, the options every command takes, and user messages.
+ */
+#ifndef P11MAIL_TOOL_H
+#define P11MAIL_TOOL_H
+
+#include <stdio.h>
+
+#include "p11mail.h"
+
+/* Exit statuses shared by every command (see p11mail(1)). */
+enum tool_exit {
+	TOOL_EXIT_OK = 0,
+	TOOL_EXIT_FAILURE = 1,
+	TOOL_EXIT_USAGE = 2,
+	TOOL_EXIT_UNTRUSTED = 3, /* verify/read: valid, signer not trusted */
+	TOOL_EXIT_INVALID = 4	 /* verify/read: invalid or cannot verify */
+};
+
+/* Options every command takes, parsed before the subcommand runs. */
+struct tool_globals {
+	const char *program;	/* "p11mail" or "p11mail-certinstall" */
+	const char *config;	/* --config, or P11MAIL_CONFIG */
+	const char *store;	/* --store, or P11MAIL_STORE */
+	int json;		/* --json */
+	int quiet;		/* --quiet */
+	int verbose;		/* --verbose */
+};
+
+/*
+ * One subcommand: its name, a one-line summary for --help, and the function
+ * that runs it with argv[0] being the subcommand name.  Returns an exit
+ * status from enum tool_exit.
+ */
+struct tool_command {
+	const char *name;
+	const char *summary;
+	int (*run)(const struct tool_globals *g, int argc, char **argv);
+};
+
+/*
+ * Parses the global options, dispatches to the named subcommand and returns
+ * the process exit status.  about is the first line of --help.
+ */
+int tool_main(const char *program, const char *about,
+	      const struct tool_command *commands, size_t count, int argc,
+	      char **argv);
+
+/* Prints "PROGRAM: message" on stderr: one line, with the next step. */
+void tool_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Prints "PROGRAM: warning: message" on stderr. */
+void tool_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Prints a usage error and returns TOOL_EXIT_USAGE. */
+int tool_usage_error(const char *fmt, ...)
+	__attribute__((format(printf, 1, 2)));
+
+/* Maps a library status to an exit status (TOOL_EXIT_FAILURE mostly). */
+int tool_exit_status(enum p11mail_status status);
+
+#endif /* P11MAIL_TOOL_H */
