@@ -1,0 +1,1 @@
+# Rules for this part of the tree are added here.
