@@ -19,3 +19,8 @@ tests_libtap_la_CFLAGS = $(AM_CFLAGS)
 
 EXTRA_DIST += tests/tap.sh tests/fixture
 dist_noinst_SCRIPTS += tests/tap.sh
+
+# The fixture for C tests (tests/fixture.h): link tests/libfixture.la.
+check_LTLIBRARIES += tests/libfixture.la
+tests_libfixture_la_SOURCES = tests/fixture.c tests/fixture.h
+tests_libfixture_la_CFLAGS = $(AM_CFLAGS)
