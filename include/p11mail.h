@@ -96,6 +96,311 @@ P11MAIL_EXPORT void p11mail_wipe(void *ptr, size_t len);
 /* Wipes a NUL-terminated secret string and frees it; accepts NULL. */
 P11MAIL_EXPORT void p11mail_secret_free(char *secret);
 
+/*
+ * Configuration and the workstation store.
+ *
+ * The configuration file is described in p11mail.conf(5).  The store is one
+ * SQLite database per scope (per user or machine-wide) holding the three
+ * roles of a workstation: identities (own certificates and the PKCS#11 URI
+ * of their keys, never the keys), anchors (trusted CA certificates and
+ * individually trusted certificates) and the certificate cache of
+ * correspondents.  Fingerprints are SHA-256 of the DER, 64 lowercase hex
+ * digits.  Times are seconds since the epoch; 0 means "none".
+ */
+struct p11mail_config;
+
+/*
+ * Loads the configuration from path (--config), or when NULL from
+ * P11MAIL_CONFIG, $XDG_CONFIG_HOME/p11mail/p11mail.conf or
+ * /etc/p11mail/p11mail.conf; no file at all gives an empty configuration.
+ * Unknown keys and bad values fail with P11MAIL_ERR_CONFIG, logging
+ * "FILE:LINE: reason".  Free with p11mail_config_free.
+ */
+P11MAIL_EXPORT enum p11mail_status
+p11mail_config_load(const char *path, struct p11mail_config **out);
+
+/* Parses configuration text; name stands for the file in messages. */
+P11MAIL_EXPORT enum p11mail_status
+p11mail_config_parse(const char *text, const char *name,
+		     struct p11mail_config **out);
+
+/* Releases a configuration; accepts NULL. */
+P11MAIL_EXPORT void p11mail_config_free(struct p11mail_config *cfg);
+
+/* The file the configuration came from, or NULL when there was none. */
+P11MAIL_EXPORT const char *
+p11mail_config_path(const struct p11mail_config *cfg);
+
+/* The value of section.key, borrowed from cfg, or NULL when unset. */
+P11MAIL_EXPORT const char *
+p11mail_config_get(const struct p11mail_config *cfg, const char *section,
+		   const char *key);
+
+/* A yes/no key as 1 or 0, or def when unset. */
+P11MAIL_EXPORT int p11mail_config_get_bool(const struct p11mail_config *cfg,
+					   const char *section,
+					   const char *key, int def);
+
+/* A numeric key (a port, seconds), or def when unset. */
+P11MAIL_EXPORT long p11mail_config_get_long(const struct p11mail_config *cfg,
+					    const char *section,
+					    const char *key, long def);
+
+/*
+ * Reads the secret a source names ("file:/path": the file's first line),
+ * refusing a file that group or others may read.  Free the result with
+ * p11mail_secret_free.  Fails with P11MAIL_ERR_CONFIG and a logged reason.
+ */
+P11MAIL_EXPORT enum p11mail_status p11mail_secret_read(const char *source,
+						       char **out);
+
+typedef struct p11mail_store p11mail_store;
+
+/*
+ * Decides the store directory: dir (--store) if given, else P11MAIL_STORE,
+ * else /var/lib/p11mail when system is set (or [store] system = yes), else
+ * [store] path, else $XDG_DATA_HOME/p11mail.  cfg may be NULL.  Free the
+ * result with free().
+ */
+P11MAIL_EXPORT enum p11mail_status
+p11mail_store_dir(const struct p11mail_config *cfg, const char *dir,
+		  int system, char **out);
+
+/*
+ * Opens the store in dir, creating dir (0700) and the database (0600) when
+ * missing.  A damaged or foreign file is reported (P11MAIL_ERR_STORE) and
+ * never overwritten.  Close with p11mail_store_close.
+ */
+P11MAIL_EXPORT enum p11mail_status p11mail_store_open(const char *dir,
+						      p11mail_store **out);
+
+/* Closes the store; accepts NULL. */
+P11MAIL_EXPORT void p11mail_store_close(p11mail_store *store);
+
+/*
+ * Sets how long a change waits for another process holding the store before
+ * failing with P11MAIL_ERR_STORE_BUSY (default 10 s, or P11MAIL_STORE_WAIT
+ * seconds).
+ */
+P11MAIL_EXPORT void p11mail_store_set_wait(p11mail_store *store, int millis);
+
+/* One of this workstation's own identities. */
+struct p11mail_identity {
+	char *address;	      /* lowercase */
+	unsigned char *cert;  /* DER */
+	size_t cert_len;
+	unsigned char *chain; /* issuers' DER certificates, concatenated */
+	size_t chain_len;
+	char *key_uri;	      /* RFC 7512 URI of the private key */
+	char fingerprint[65];
+	int64_t not_before;
+	int64_t not_after;
+	int64_t added;
+};
+
+/*
+ * Records an identity (address, cert, chain, key_uri are read; the rest is
+ * computed).  The certificate must carry the address.  The same identity
+ * again changes nothing and returns P11MAIL_ERR_EXISTS.
+ */
+P11MAIL_EXPORT enum p11mail_status
+p11mail_identity_add(p11mail_store *store, const struct p11mail_identity *id);
+
+/*
+ * The identities for address (all when NULL), valid ones first, newest
+ * first.  An empty result is P11MAIL_OK with *count 0.  Free with
+ * p11mail_identities_free.
+ */
+P11MAIL_EXPORT enum p11mail_status
+p11mail_identity_find(p11mail_store *store, const char *address,
+		      struct p11mail_identity **ids, size_t *count);
+
+/*
+ * Removes the identities of address, only the one with that fingerprint
+ * when fingerprint is not NULL.  P11MAIL_ERR_NOT_FOUND when none matched.
+ */
+P11MAIL_EXPORT enum p11mail_status
+p11mail_identity_remove(p11mail_store *store, const char *address,
+			const char *fingerprint);
+
+/* Frees a list of identities; accepts NULL. */
+P11MAIL_EXPORT void p11mail_identities_free(struct p11mail_identity *ids,
+					    size_t count);
+
+/* A trust anchor: a CA certificate or one individually trusted one. */
+struct p11mail_anchor {
+	unsigned char *cert; /* DER */
+	size_t cert_len;
+	char fingerprint[65];
+	char *subject;	     /* one line, RFC 2253 */
+	char *domain;	     /* the mail domain it is limited to, or NULL */
+	int is_ca;
+	int64_t not_after;
+};
+
+/*
+ * Trusts a certificate as an anchor, for every domain (domain NULL) or for
+ * one mail domain.  The same anchor again returns P11MAIL_ERR_EXISTS.
+ */
+P11MAIL_EXPORT enum p11mail_status
+p11mail_anchor_add(p11mail_store *store, const unsigned char *der,
+		   size_t der_len, const char *domain);
+
+/*
+ * Removes the anchor with that fingerprint (or unique prefix of at least 8
+ * digits), for every domain when domain is NULL.  P11MAIL_ERR_NOT_FOUND
+ * or P11MAIL_ERR_AMBIGUOUS when the prefix does not name exactly one.
+ */
+P11MAIL_EXPORT enum p11mail_status
+p11mail_anchor_remove(p11mail_store *store, const char *fingerprint,
+		      const char *domain);
+
+/* Every anchor; free with p11mail_anchors_free. */
+P11MAIL_EXPORT enum p11mail_status
+p11mail_anchor_list(p11mail_store *store, struct p11mail_anchor **anchors,
+		    size_t *count);
+
+/* Frees a list of anchors; accepts NULL. */
+P11MAIL_EXPORT void p11mail_anchors_free(struct p11mail_anchor *anchors,
+					 size_t count);
+
+struct x509_store_st;
+
+/*
+ * The anchors that apply to mail of domain (every anchor when NULL) as a
+ * new OpenSSL X509_STORE for path validation; free with X509_STORE_free.
+ */
+P11MAIL_EXPORT enum p11mail_status
+p11mail_store_anchors(p11mail_store *store, const char *domain,
+		      struct x509_store_st **out);
+
+/* Where a correspondent's certificate came from. */
+enum p11mail_cache_source {
+	P11MAIL_CACHE_EXCHANGED = 1, /* a verified signed message */
+	P11MAIL_CACHE_DISCOVERED,    /* DNS CERT or LDAP */
+	P11MAIL_CACHE_SENT_TO	      /* a recipient of sent mail */
+};
+
+/* One certificate of the correspondents' cache. */
+struct p11mail_cert {
+	char *address;	     /* lowercase */
+	unsigned char *cert; /* DER */
+	size_t cert_len;
+	char fingerprint[65];
+	int64_t not_before;
+	int64_t not_after;
+	unsigned int key_usage;	 /* X509v3_KU_* bits; 0xffff when absent */
+	unsigned char *smime_caps; /* SMIMECapabilities DER, may be NULL */
+	size_t smime_caps_len;
+	enum p11mail_cache_source source;
+	int trusted;
+	int64_t first_seen;
+	int64_t last_used;
+	int64_t expires_at; /* end of a discovery's lifetime, 0 for none */
+};
+
+/*
+ * Caches a correspondent's certificate for address, or refreshes it (caps,
+ * lifetime, last use) when already cached; the trusted flag is untouched.
+ * The certificate must carry the address.  caps may be NULL.
+ */
+P11MAIL_EXPORT enum p11mail_status
+p11mail_cache_put(p11mail_store *store, const char *address,
+		  const unsigned char *der, size_t der_len,
+		  enum p11mail_cache_source source, const unsigned char *caps,
+		  size_t caps_len, int64_t expires_at);
+
+/*
+ * The cached certificates for address, valid now first and newest first;
+ * discoveries past their lifetime are left out.  Free with
+ * p11mail_certs_free.
+ */
+P11MAIL_EXPORT enum p11mail_status
+p11mail_cache_find(p11mail_store *store, const char *address,
+		   struct p11mail_cert **certs, size_t *count);
+
+/* Notes that a cached certificate was just used (for sending). */
+P11MAIL_EXPORT enum p11mail_status
+p11mail_cache_touch(p11mail_store *store, const char *address,
+		    const char *fingerprint);
+
+/*
+ * Records that discovery found nothing for address until expires_at
+ * (a negative entry), or, with expires_at 0, forgets that.
+ */
+P11MAIL_EXPORT enum p11mail_status
+p11mail_cache_put_negative(p11mail_store *store, const char *address,
+			   int64_t expires_at);
+
+/* Sets *negative to 1 when a live negative entry exists for address. */
+P11MAIL_EXPORT enum p11mail_status
+p11mail_cache_is_negative(p11mail_store *store, const char *address,
+			  int *negative);
+
+/* Frees a list of cached certificates; accepts NULL. */
+P11MAIL_EXPORT void p11mail_certs_free(struct p11mail_cert *certs,
+				       size_t count);
+
+/* What p11mail_trust_add did. */
+enum p11mail_trust_outcome {
+	P11MAIL_TRUST_ADDED = 1,  /* the certificate is now trusted */
+	P11MAIL_TRUST_UNCHANGED,  /* it already was: nothing changed */
+	P11MAIL_TRUST_CONFLICT	  /* another one is trusted: nothing changed */
+};
+
+/* Flags of p11mail_trust_add. */
+#define P11MAIL_TRUST_REPLACE 0x1 /* confirmed: replaces a trusted one */
+
+/*
+ * Trusts der as the certificate of address (which it must carry), caching
+ * it if needed.  When a different certificate is already trusted for the
+ * address, nothing changes unless flags has P11MAIL_TRUST_REPLACE:
+ * *outcome is P11MAIL_TRUST_CONFLICT and previous gets its fingerprint.
+ */
+P11MAIL_EXPORT enum p11mail_status
+p11mail_trust_add(p11mail_store *store, const char *address,
+		  const unsigned char *der, size_t der_len,
+		  enum p11mail_cache_source source, unsigned int flags,
+		  enum p11mail_trust_outcome *outcome, char previous[65]);
+
+/*
+ * Withdraws trust from the certificates of address (only the one with that
+ * fingerprint or prefix when not NULL); they stay cached.
+ * P11MAIL_ERR_NOT_FOUND when nothing trusted matched.
+ */
+P11MAIL_EXPORT enum p11mail_status
+p11mail_trust_remove(p11mail_store *store, const char *address,
+		     const char *fingerprint);
+
+/*
+ * The trusted certificates, of address or all when NULL, sorted by address.
+ * Free with p11mail_certs_free.
+ */
+P11MAIL_EXPORT enum p11mail_status
+p11mail_trust_list(p11mail_store *store, const char *address,
+		   struct p11mail_cert **certs, size_t *count);
+
+/* One certificate that expires soon or has expired. */
+struct p11mail_expiring {
+	int identity;	/* 1: own identity, 0: a correspondent's */
+	int trusted;	/* correspondents: trusted flag */
+	char *address;
+	char fingerprint[65];
+	int64_t not_after;
+};
+
+/*
+ * Identities and cached certificates whose validity ends within days from
+ * now (or already ended), soonest first.  Free with p11mail_expiring_free.
+ */
+P11MAIL_EXPORT enum p11mail_status
+p11mail_certs_expiring(p11mail_store *store, int days,
+		       struct p11mail_expiring **items, size_t *count);
+
+/* Frees a list from p11mail_certs_expiring; accepts NULL. */
+P11MAIL_EXPORT void p11mail_expiring_free(struct p11mail_expiring *items,
+					  size_t count);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,0 +1,312 @@
+/*
+ * The certificate cache of correspondents: certificates learned from signed
+ * mail, discovery or sending, looked up by address, plus negative entries
+ * for discoveries that found nothing.
+ */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "common.h"
+#include "store.h"
+
+/* Parses der and checks that it carries address (already normalized). */
+static enum p11mail_status cache_facts(const unsigned char *der, size_t der_len,
+                                       const char *address,
+                                       struct p11m_cert_facts *f)
+{
+	enum p11mail_status res = p11m_cert_facts(der, der_len, f);
+
+	if (res != P11MAIL_OK)
+		return res;
+	if (!p11m_cert_has_address(f->x509, address)) {
+		p11m_log(P11MAIL_LOG_ERROR,
+		         "the certificate %.16s... is not issued to %s",
+		         f->fingerprint, address);
+		p11m_cert_facts_clear(f);
+		return P11MAIL_ERR_NO_CERT;
+	}
+	return P11MAIL_OK;
+}
+
+enum p11mail_status p11m_cache_upsert(p11mail_store *st, const char *address,
+                                      const unsigned char *der, size_t der_len,
+                                      const struct p11m_cert_facts *f,
+                                      enum p11mail_cache_source source,
+                                      const unsigned char *caps,
+                                      size_t caps_len, int64_t expires_at)
+{
+	static const char sql[] =
+	        "INSERT INTO certs (address, fingerprint, cert, not_before, "
+	        "not_after, key_usage, smime_caps, source, first_seen, "
+	        "expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) "
+	        "ON CONFLICT (address, fingerprint) DO UPDATE SET "
+	        "smime_caps = coalesce(excluded.smime_caps, smime_caps), "
+	        "expires_at = CASE WHEN source = 2 AND excluded.source = 2 "
+	        "THEN excluded.expires_at ELSE 0 END, "
+	        "source = CASE WHEN excluded.source = 1 THEN 1 ELSE source END";
+	sqlite3_stmt *stmt = NULL;
+	enum p11mail_status res;
+	int64_t now = p11m_store_now();
+	int rc;
+
+	res = p11m_store_prepare(st, sql, &stmt);
+	if (res != P11MAIL_OK)
+		return res;
+	sqlite3_bind_text(stmt, 1, address, -1, SQLITE_STATIC);
+	sqlite3_bind_text(stmt, 2, f->fingerprint, -1, SQLITE_STATIC);
+	sqlite3_bind_blob(stmt, 3, der, (int)der_len, SQLITE_STATIC);
+	sqlite3_bind_int64(stmt, 4, f->not_before);
+	sqlite3_bind_int64(stmt, 5, f->not_after);
+	sqlite3_bind_int(stmt, 6, (int)f->key_usage);
+	if (caps != NULL && caps_len > 0)
+		sqlite3_bind_blob(stmt, 7, caps, (int)caps_len, SQLITE_STATIC);
+	sqlite3_bind_int(stmt, 8, (int)source);
+	sqlite3_bind_int64(stmt, 9, now);
+	sqlite3_bind_int64(
+	        stmt, 10, source == P11MAIL_CACHE_DISCOVERED ? expires_at : 0);
+	rc = sqlite3_step(stmt);
+	if (rc != SQLITE_DONE)
+		res = p11m_store_fail(st, rc, "caching a certificate");
+	sqlite3_finalize(stmt);
+	return res;
+}
+
+enum p11mail_status p11mail_cache_put(p11mail_store *st, const char *address,
+                                      const unsigned char *der, size_t der_len,
+                                      enum p11mail_cache_source source,
+                                      const unsigned char *caps,
+                                      size_t caps_len, int64_t expires_at)
+{
+	struct p11m_cert_facts f = {0};
+	enum p11mail_status res;
+	char *norm;
+
+	if (st == NULL || source < P11MAIL_CACHE_EXCHANGED ||
+	    source > P11MAIL_CACHE_SENT_TO)
+		return P11MAIL_ERR_ARGS;
+	norm = p11m_address_normalize(address);
+	if (norm == NULL)
+		return P11MAIL_ERR_ARGS;
+	res = cache_facts(der, der_len, norm, &f);
+	if (res != P11MAIL_OK)
+		goto out;
+	res = p11m_store_begin(st);
+	if (res == P11MAIL_OK)
+		res = p11m_store_end(st,
+		                     p11m_cache_upsert(st, norm, der, der_len,
+		                                       &f, source, caps,
+		                                       caps_len, expires_at));
+out:
+	p11m_cert_facts_clear(&f);
+	free(norm);
+	return res;
+}
+
+static int cert_from_row(sqlite3_stmt *stmt, struct p11mail_cert *c)
+{
+	const char *fp = (const char *)sqlite3_column_text(stmt, 1);
+
+	memset(c, 0, sizeof(*c));
+	snprintf(c->fingerprint, sizeof(c->fingerprint), "%s",
+	         fp != NULL ? fp : "");
+	c->not_before = sqlite3_column_int64(stmt, 3);
+	c->not_after = sqlite3_column_int64(stmt, 4);
+	c->key_usage = (unsigned int)sqlite3_column_int(stmt, 5);
+	c->source = (enum p11mail_cache_source)sqlite3_column_int(stmt, 7);
+	c->trusted = sqlite3_column_int(stmt, 8);
+	c->first_seen = sqlite3_column_int64(stmt, 9);
+	c->last_used = sqlite3_column_int64(stmt, 10);
+	c->expires_at = sqlite3_column_int64(stmt, 11);
+	if (p11m_column_text(stmt, 0, &c->address) < 0 ||
+	    p11m_column_blob(stmt, 2, &c->cert, &c->cert_len) < 0 ||
+	    p11m_column_blob(stmt, 6, &c->smime_caps, &c->smime_caps_len) < 0)
+		return -1;
+	return 0;
+}
+
+enum p11mail_status p11m_cert_collect(p11mail_store *st, sqlite3_stmt *stmt,
+                                      struct p11mail_cert **certs,
+                                      size_t *count)
+{
+	struct p11mail_cert *list = NULL, *grown;
+	enum p11mail_status res = P11MAIL_OK;
+	size_t n = 0;
+	int rc;
+
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		grown = realloc(list, (n + 1) * sizeof(*list));
+		if (grown == NULL) {
+			res = P11MAIL_ERR_NOMEM;
+			break;
+		}
+		list = grown;
+		if (cert_from_row(stmt, &list[n++]) < 0) {
+			res = P11MAIL_ERR_NOMEM;
+			break;
+		}
+	}
+	if (res == P11MAIL_OK && rc != SQLITE_DONE)
+		res = p11m_store_fail(st, rc, "reading certificates");
+	if (res != P11MAIL_OK) {
+		p11mail_certs_free(list, n);
+		return res;
+	}
+	*certs = list;
+	*count = n;
+	return P11MAIL_OK;
+}
+
+enum p11mail_status p11mail_cache_find(p11mail_store *st, const char *address,
+                                       struct p11mail_cert **certs,
+                                       size_t *count)
+{
+	static const char sql[] =
+	        "SELECT " P11M_CERT_COLUMNS " FROM certs WHERE address = ?1 "
+	        "AND (expires_at = 0 OR expires_at > ?2) "
+	        "ORDER BY (not_before <= ?2 AND not_after > ?2) DESC, "
+	        "not_before DESC, not_after DESC";
+	sqlite3_stmt *stmt = NULL;
+	enum p11mail_status res;
+	char *norm;
+
+	if (certs != NULL)
+		*certs = NULL;
+	if (count != NULL)
+		*count = 0;
+	if (st == NULL || certs == NULL || count == NULL)
+		return P11MAIL_ERR_ARGS;
+	norm = p11m_address_normalize(address);
+	if (norm == NULL)
+		return P11MAIL_ERR_ARGS;
+	res = p11m_store_prepare(st, sql, &stmt);
+	if (res == P11MAIL_OK) {
+		sqlite3_bind_text(stmt, 1, norm, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(stmt, 2, p11m_store_now());
+		res = p11m_cert_collect(st, stmt, certs, count);
+	}
+	sqlite3_finalize(stmt);
+	free(norm);
+	return res;
+}
+
+enum p11mail_status p11m_cache_change(p11mail_store *st, const char *sql,
+                                      const char *address, const char *text,
+                                      int64_t value, int *changed)
+{
+	sqlite3_stmt *stmt = NULL;
+	enum p11mail_status res;
+	int rc;
+
+	res = p11m_store_prepare(st, sql, &stmt);
+	if (res != P11MAIL_OK)
+		return res;
+	sqlite3_bind_text(stmt, 1, address, -1, SQLITE_STATIC);
+	sqlite3_bind_text(stmt, 2, text, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(stmt, 3, value);
+	rc = sqlite3_step(stmt);
+	if (rc != SQLITE_DONE)
+		res = p11m_store_fail(st, rc, "updating the cache");
+	if (changed != NULL)
+		*changed = sqlite3_changes(st->db);
+	sqlite3_finalize(stmt);
+	return res;
+}
+
+enum p11mail_status p11m_cache_change_tx(p11mail_store *st, const char *sql,
+                                         const char *address, const char *text,
+                                         int64_t value, int *changed)
+{
+	enum p11mail_status res = p11m_store_begin(st);
+
+	if (res != P11MAIL_OK)
+		return res;
+	return p11m_store_end(
+	        st, p11m_cache_change(st, sql, address, text, value, changed));
+}
+
+enum p11mail_status p11mail_cache_touch(p11mail_store *st, const char *address,
+                                        const char *fingerprint)
+{
+	enum p11mail_status res;
+	char fp[65], *norm;
+	int changed = 0;
+
+	if (st == NULL || p11m_fingerprint_prefix(fingerprint, fp) < 0 ||
+	    (norm = p11m_address_normalize(address)) == NULL)
+		return P11MAIL_ERR_ARGS;
+	res = p11m_cache_change_tx(st,
+	                           "UPDATE certs SET last_used = ?3 WHERE "
+	                           "address = ?1 AND fingerprint = ?2",
+	                           norm, fp, p11m_store_now(), &changed);
+	if (res == P11MAIL_OK && changed == 0)
+		res = P11MAIL_ERR_NOT_FOUND;
+	free(norm);
+	return res;
+}
+
+enum p11mail_status p11mail_cache_put_negative(p11mail_store *st,
+                                               const char *address,
+                                               int64_t expires_at)
+{
+	enum p11mail_status res;
+	char *norm;
+
+	if (st == NULL || (norm = p11m_address_normalize(address)) == NULL)
+		return P11MAIL_ERR_ARGS;
+	if (expires_at == 0)
+		res = p11m_cache_change_tx(
+		        st, "DELETE FROM negative WHERE address = ?1", norm,
+		        NULL, 0, NULL);
+	else
+		res = p11m_cache_change_tx(
+		        st,
+		        "INSERT OR REPLACE INTO negative (address, expires_at) "
+		        "VALUES (?1, ?3)",
+		        norm, NULL, expires_at, NULL);
+	free(norm);
+	return res;
+}
+
+enum p11mail_status
+p11mail_cache_is_negative(p11mail_store *st, const char *address, int *negative)
+{
+	static const char sql[] = "SELECT 1 FROM negative WHERE address = ?1 "
+	                          "AND expires_at > ?2";
+	sqlite3_stmt *stmt = NULL;
+	enum p11mail_status res;
+	char *norm;
+	int rc;
+
+	if (negative != NULL)
+		*negative = 0;
+	if (st == NULL || negative == NULL ||
+	    (norm = p11m_address_normalize(address)) == NULL)
+		return P11MAIL_ERR_ARGS;
+	res = p11m_store_prepare(st, sql, &stmt);
+	if (res == P11MAIL_OK) {
+		sqlite3_bind_text(stmt, 1, norm, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(stmt, 2, p11m_store_now());
+		rc = sqlite3_step(stmt);
+		if (rc == SQLITE_ROW)
+			*negative = 1;
+		else if (rc != SQLITE_DONE)
+			res = p11m_store_fail(st, rc, "reading the cache");
+	}
+	sqlite3_finalize(stmt);
+	free(norm);
+	return res;
+}
+
+void p11mail_certs_free(struct p11mail_cert *certs, size_t count)
+{
+	if (certs == NULL)
+		return;
+	for (size_t i = 0; i < count; i++) {
+		free(certs[i].address);
+		free(certs[i].cert);
+		free(certs[i].smime_caps);
+	}
+	free(certs);
+}
