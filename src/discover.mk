@@ -1,1 +1,4 @@
-# Rules for this part of the tree are added here.
+# Certificate discovery (DNS CERT and LDAP), part of the public library.
+src_libp11mail_la_SOURCES += src/discover.h src/discover.c \
+	src/discover-dns.c src/discover-srv.c src/discover-ldap.c \
+	src/discover-fetch.c src/discover-list.c src/discover-judge.c
