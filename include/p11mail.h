@@ -401,6 +401,145 @@ p11mail_certs_expiring(p11mail_store *store, int days,
 P11MAIL_EXPORT void p11mail_expiring_free(struct p11mail_expiring *items,
 					  size_t count);
 
+/*
+ * Certificate discovery (DNS CERT records and LDAP).  A discovered
+ * certificate is only a candidate: it is chosen when it carries the address
+ * (or its domain), is valid now, allows encryption and chains to an anchor
+ * configured for the domain.
+ */
+struct x509_store_st;
+
+/* Why a candidate was accepted or skipped. */
+enum p11mail_candidate_verdict {
+	P11MAIL_CAND_ACCEPTED = 0,  /* usable for the address */
+	P11MAIL_CAND_MALFORMED,	    /* not a parsable X.509 certificate */
+	P11MAIL_CAND_WRONG_BINDING, /* names neither the address nor domain */
+	P11MAIL_CAND_EXPIRED,	    /* expired or not yet valid */
+	P11MAIL_CAND_WRONG_USAGE,   /* key usage or EKU forbids S/MIME */
+	P11MAIL_CAND_REVOKED,	    /* listed in a configured CRL */
+	P11MAIL_CAND_UNTRUSTED	    /* no chain to an anchor, or weak */
+};
+
+/* One certificate found during discovery; owned by its result. */
+struct p11mail_candidate {
+	const char *source;	  /* "dns", "ldap" or "cache" */
+	const char *origin;	  /* record or server and entry it came from */
+	const char *binding;	  /* "address", "domain" or NULL */
+	enum p11mail_candidate_verdict verdict;
+	const char *reason;	  /* one line explaining the verdict */
+	const char *subject;	  /* one-line subject DN, or NULL */
+	const char *fingerprint;  /* SHA-256, colon-separated hex, or NULL */
+	long long not_after;	  /* end of validity (Unix time), or 0 */
+	const unsigned char *der; /* the certificate */
+	size_t der_len;
+};
+
+/*
+ * Where discovery results are kept between runs; a store implements it.
+ * get: returns P11MAIL_OK and sets *der and *len (malloc'd; NULL and 0 for
+ * a cached "nothing found") and *source (malloc'd) for an entry still alive
+ * at now; P11MAIL_ERR_NOT_FOUND when there is none.
+ * put: records a result that lives until expires (der NULL: nothing found).
+ */
+struct p11mail_discover_cache {
+	enum p11mail_status (*get)(void *arg, const char *address,
+				   long long now, unsigned char **der,
+				   size_t *len, char **source);
+	enum p11mail_status (*put)(void *arg, const char *address,
+				   const unsigned char *der, size_t len,
+				   const char *source, long long expires);
+	void *arg;
+};
+
+/* Settings of a discovery: resolver, anchors, CRLs, cache, limits. */
+struct p11mail_discover;
+
+/* The outcome of one discovery: every candidate and the chosen one. */
+struct p11mail_discovery;
+
+/* Makes discovery settings with defaults; free with p11mail_discover_free. */
+P11MAIL_EXPORT enum p11mail_status
+p11mail_discover_new(struct p11mail_discover **out);
+
+/* Frees discovery settings; accepts NULL. */
+P11MAIL_EXPORT void p11mail_discover_free(struct p11mail_discover *disc);
+
+/*
+ * Sends DNS queries to server ("HOST:PORT", "HOST", or "[V6]:PORT")
+ * instead of the resolvers in /etc/resolv.conf; NULL restores them.
+ */
+P11MAIL_EXPORT enum p11mail_status
+p11mail_discover_set_dns_server(struct p11mail_discover *disc,
+				const char *server);
+
+/*
+ * Adds the certificates and CRLs of store (the domain's trust anchors) to
+ * those that judge candidates; they are copied, the store stays the caller's.
+ */
+P11MAIL_EXPORT enum p11mail_status
+p11mail_discover_set_anchors(struct p11mail_discover *disc,
+			     struct x509_store_st *store);
+
+/* Adds the PEM certificates in path as anchors. */
+P11MAIL_EXPORT enum p11mail_status
+p11mail_discover_add_anchor_file(struct p11mail_discover *disc,
+				 const char *path);
+
+/* Adds the PEM CRLs in path; candidates are then checked for revocation. */
+P11MAIL_EXPORT enum p11mail_status
+p11mail_discover_add_crl_file(struct p11mail_discover *disc,
+			      const char *path);
+
+/* Sets the network timeout per query or connection, in seconds (1-60). */
+P11MAIL_EXPORT enum p11mail_status
+p11mail_discover_set_timeout(struct p11mail_discover *disc, int seconds);
+
+/*
+ * Keeps results in cache (copied; its arg must outlive disc): a chosen
+ * certificate for ttl seconds, "nothing found" for negative_ttl seconds
+ * (defaults 3600 and 300).  A cached certificate is judged again on use.
+ */
+P11MAIL_EXPORT enum p11mail_status
+p11mail_discover_set_cache(struct p11mail_discover *disc,
+			   const struct p11mail_discover_cache *cache,
+			   int ttl, int negative_ttl);
+
+/*
+ * Looks up the certificates for address in DNS then LDAP, judges each one
+ * and sets *out (free with p11mail_discovery_free).  Returns P11MAIL_OK
+ * even when nothing was chosen: see p11mail_discovery_chosen.
+ */
+P11MAIL_EXPORT enum p11mail_status
+p11mail_discover_run(struct p11mail_discover *disc, const char *address,
+		     struct p11mail_discovery **out);
+
+/* Returns how many candidates a discovery examined. */
+P11MAIL_EXPORT size_t
+p11mail_discovery_count(const struct p11mail_discovery *result);
+
+/* Returns candidate i (owned by result), or NULL when out of range. */
+P11MAIL_EXPORT const struct p11mail_candidate *
+p11mail_discovery_get(const struct p11mail_discovery *result, size_t i);
+
+/* Returns the chosen candidate (owned by result), or NULL for none. */
+P11MAIL_EXPORT const struct p11mail_candidate *
+p11mail_discovery_chosen(const struct p11mail_discovery *result);
+
+/* Returns 1 when the result came from the cache without a lookup. */
+P11MAIL_EXPORT int
+p11mail_discovery_cached(const struct p11mail_discovery *result);
+
+/* Returns how many lookups failed (server unreachable, bad answer). */
+P11MAIL_EXPORT size_t
+p11mail_discovery_failures(const struct p11mail_discovery *result);
+
+/* Frees a discovery result; accepts NULL. */
+P11MAIL_EXPORT void p11mail_discovery_free(struct p11mail_discovery *result);
+
+/* Returns a short English word for a verdict ("accepted", "expired"...). */
+P11MAIL_EXPORT const char *
+p11mail_candidate_verdict_name(enum p11mail_candidate_verdict verdict);
+
 #ifdef __cplusplus
 }
 #endif
