@@ -24,3 +24,7 @@ dist_noinst_SCRIPTS += tests/tap.sh
 check_LTLIBRARIES += tests/libfixture.la
 tests_libfixture_la_SOURCES = tests/fixture.c tests/fixture.h
 tests_libfixture_la_CFLAGS = $(AM_CFLAGS)
+
+# The fixture's own checks.
+TESTS += tests/test-fixture.sh
+EXTRA_DIST += tests/test-fixture.sh
