@@ -1,1 +1,18 @@
-# Rules for this part of the tree are added here.
+# Token core tests.  The C programs do the work; each shell test builds a
+# fixture (SoftHSM2 tokens, an NSS softokn database) and runs one of them.
+TOKEN_TEST_LIBS = tests/libtap.la src/libp11token.la src/libp11common.la \
+	$(OPENSSL_LIBS) $(P11KIT_LIBS)
+TOKEN_TEST_CFLAGS = $(AM_CFLAGS) $(DEP_CFLAGS)
+
+check_LTLIBRARIES += tests/libtokentest.la
+tests_libtokentest_la_SOURCES = tests/test-token-util.c \
+	tests/test-token-util.h
+tests_libtokentest_la_CFLAGS = $(TOKEN_TEST_CFLAGS)
+
+check_PROGRAMS += tests/token-ops
+tests_token_ops_SOURCES = tests/test-token-ops.c
+tests_token_ops_CFLAGS = $(TOKEN_TEST_CFLAGS)
+tests_token_ops_LDADD = tests/libtokentest.la $(TOKEN_TEST_LIBS)
+
+TESTS += tests/test-token-ops.sh tests/test-token-ops-nss.sh
+EXTRA_DIST += tests/test-token-ops.sh tests/test-token-ops-nss.sh
