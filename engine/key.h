@@ -1,0 +1,78 @@
+/*
+ * The provider's key object: a reference to a key resolved by the token
+ * core, or a public-only EC key (the peer of an ECDH derivation, which
+ * OpenSSL's CMS code builds from the parameters of the token key).
+ */
+#ifndef P11MAIL_PROVIDER_KEY_H
+#define P11MAIL_PROVIDER_KEY_H
+
+#include <stddef.h>
+
+#include "provider.h"
+
+struct p11prov_key {
+	unsigned int magic;
+	struct p11prov_ctx *ctx;
+	enum tok_key_type type;
+	tok_key *tok;         /* NULL for a public-only key */
+	int nid;              /* EC curve, NID_undef when unknown */
+	unsigned int bits;    /* modulus or field size */
+	unsigned char *point; /* public-only EC: 04 || X || Y */
+	size_t point_len;
+};
+
+/* Makes an empty public-only key of a type; NULL when out of memory. */
+struct p11prov_key *p11prov_key_new(struct p11prov_ctx *ctx,
+                                    enum tok_key_type type);
+
+/*
+ * Makes a key object holding a new reference to a token key.  Returns NULL
+ * (with an error queued) when out of memory or the curve is unknown.
+ */
+struct p11prov_key *p11prov_key_from_tok(struct p11prov_ctx *ctx, tok_key *tok);
+
+/* Copies a key object; the token key, if any, gains a reference. */
+struct p11prov_key *p11prov_key_dup(const struct p11prov_key *key,
+                                    int with_private);
+
+/* Releases a key object; accepts NULL. */
+void p11prov_key_free(struct p11prov_key *key);
+
+/* Returns the key object a STORE reference points to, or NULL. */
+struct p11prov_key *p11prov_key_from_reference(const void *ref,
+                                               size_t ref_size);
+
+/*
+ * Sets the curve (by NID) of a public-only key.  Returns 1, or 0 for a
+ * curve OpenSSL does not know.
+ */
+int p11prov_key_set_curve(struct p11prov_key *key, int nid);
+
+/*
+ * Sets the point of a public-only EC key after checking that it lies on
+ * the key's curve.  Returns 1 or 0.
+ */
+int p11prov_key_set_point(struct p11prov_key *key, const unsigned char *point,
+                          size_t len);
+
+/* The public point of an EC key (borrowed), or NULL with *len 0. */
+const unsigned char *p11prov_key_point(const struct p11prov_key *key,
+                                       size_t *len);
+
+/* RSA modulus and exponent (borrowed, big-endian); NULL when absent. */
+const unsigned char *p11prov_key_modulus(const struct p11prov_key *key,
+                                         size_t *len);
+const unsigned char *p11prov_key_exponent(const struct p11prov_key *key,
+                                          size_t *len);
+
+/* Size in bytes of a signature or of a decryption output buffer. */
+size_t p11prov_key_max_size(const struct p11prov_key *key);
+
+/* Security strength in bits of the key, as OpenSSL reports it. */
+int p11prov_key_security_bits(const struct p11prov_key *key);
+
+/* True when two keys have the same public parts (and curve). */
+int p11prov_key_public_eq(const struct p11prov_key *a,
+                          const struct p11prov_key *b);
+
+#endif /* P11MAIL_PROVIDER_KEY_H */
