@@ -207,9 +207,12 @@ static enum p11mail_status judge_chain(const struct p11m_judge *judge,
 	                                       judge->untrusted) != 1)
 		goto out;
 	param = X509_STORE_CTX_get0_param(ctx);
-	/* 112-bit security: refuses RSA under 2048 bits and SHA-1. */
+	/*
+	 * 112-bit security: refuses RSA under 2048 bits and SHA-1.  No
+	 * X509_PURPOSE: OpenSSL 3.0's S/MIME encryption purpose wants
+	 * keyEncipherment even from EC keys; usage_problem() judges that.
+	 */
 	X509_VERIFY_PARAM_set_auth_level(param, 2);
-	X509_STORE_CTX_set_purpose(ctx, X509_PURPOSE_SMIME_ENCRYPT);
 	if (judge->check_crl)
 		X509_VERIFY_PARAM_set_flags(param, X509_V_FLAG_CRL_CHECK);
 

@@ -1,0 +1,219 @@
+#!/bin/sh
+# p11mail discover against a real bind9 serving CERT records (RFC 4398):
+# address-bound and domain-bound certificates, invalid candidates skipped,
+# an RRset too large for UDP, IPKIX URLs, CRLs, and the failure messages.
+set -u
+
+. "$top_srcdir/tests/tap.sh"
+. "$top_srcdir/tests/servers/dns.sh"
+. "$top_srcdir/tests/test-discover-common.sh"
+
+require_cmd openssl openssl
+require_cmd named bind9
+require_cmd dig bind9-dnsutils
+
+P11MAIL=$top_builddir/src/p11mail
+[ -x "$P11MAIL" ] || skip_all "p11mail is not built"
+
+T=$(mktemp -d)
+HTTP_PID=
+cleanup() {
+  dns_stop
+  if [ -n "$HTTP_PID" ]; then
+    kill "$HTTP_PID" 2>/dev/null
+    wait "$HTTP_PID" 2>/dev/null
+  fi
+  rm -rf "$T"
+}
+trap cleanup EXIT
+
+# --- certificates -----------------------------------------------------------
+certs_init "$T/rogue" || skip_all "openssl cannot make a test CA"
+cert_make rogue-carol email:carol@north-clinic.test
+ROGUE_CAROL=$(cert_b64 rogue-carol)
+
+certs_init "$T/ca" || skip_all "openssl cannot make a test CA"
+N=north-clinic.test
+S=south-lab.test
+cert_make alice "email:alice@$N"
+cert_make alice-old "email:alice@$N" emailProtection \
+  20200101000000Z 20200201000000Z
+cert_make south-domain "DNS:$S"
+cert_make carol-expired "email:carol@$N" emailProtection \
+  20200101000000Z 20200201000000Z
+cert_make carol-codesign "email:carol@$N" codeSigning
+cert_make mallory "email:mallory@$N"
+cert_make dave "email:dave@$N"
+cert_make dave-expired "email:dave@$N" emailProtection \
+  20200101000000Z 20200201000000Z
+cert_make dave-notyet "email:dave@$N" emailProtection \
+  20400101000000Z 20400201000000Z
+cert_make revoked "email:revoked@$N"
+cert_make ipkix "email:ipkix@$N"
+for i in 1 2 3 4 5 6; do cert_make "erin$i" "email:erin@$N"; done
+
+# A CRL from the CA revoking one certificate.
+openssl ca -batch -config "$T/ca/ca.cnf" -cert "$CA_PEM" \
+  -keyfile "$T/ca/ca.key" -revoke "$T/ca/revoked.pem" >/dev/null 2>&1
+openssl ca -batch -config "$T/ca/ca.cnf" -cert "$CA_PEM" \
+  -keyfile "$T/ca/ca.key" -gencrl -crldays 10 -md sha256 \
+  -out "$T/ca.crl" >/dev/null 2>&1
+
+# --- optional HTTP server for IPKIX ------------------------------------------
+mkdir -p "$T/www"
+openssl x509 -in "$T/ca/ipkix.pem" -outform DER -out "$T/www/ipkix.der"
+HTTP_PORT=$(dns_free_port)
+if command -v python3 >/dev/null 2>&1; then
+  (cd "$T/www" && exec python3 -m http.server --bind 127.0.0.1 \
+    "$HTTP_PORT") >"$T/http.log" 2>&1 &
+  HTTP_PID=$!
+fi
+
+# --- zones ------------------------------------------------------------------
+soa() {
+  echo "\$TTL 300"
+  echo "@ IN SOA ns.$1. admin.$1. 1 3600 600 86400 300"
+  echo "@ IN NS ns.$1."
+  echo "ns IN A 127.0.0.1"
+}
+cert_rr() { echo "$1 IN CERT PKIX 0 0 $(cert_b64 "$2")"; }
+{
+  soa "$N"
+  cert_rr alice alice
+  cert_rr alice alice-old
+  cert_rr carol carol-expired
+  cert_rr carol carol-codesign
+  cert_rr carol mallory
+  echo "carol IN CERT PKIX 0 0 $ROGUE_CAROL"
+  cert_rr dave dave-expired
+  cert_rr dave dave
+  cert_rr dave dave-notyet
+  cert_rr revoked revoked
+  for i in 1 2 3 4 5 6; do cert_rr erin "erin$i"; done
+  echo "ipkix IN CERT IPKIX 0 0 $(printf 'http://127.0.0.1:%s/ipkix.der' \
+    "$HTTP_PORT" | openssl base64 -A)"
+  echo "broken IN CERT PKIX 0 0 $(printf 'not a certificate' |
+    openssl base64 -A)"
+} > "$T/north.zone"
+{
+  soa "$S"
+  cert_rr @ south-domain
+} > "$T/south.zone"
+
+start=$(date +%s%N)
+dns_start "$T" "$N" "$T/north.zone" "$S" "$T/south.zone" ||
+  skip_all "named could not be started (see the log above)"
+diag "named started in $((($(date +%s%N) - start) / 1000000)) ms on port $DNS_PORT"
+
+D="$P11MAIL discover --dns-server 127.0.0.1:$DNS_PORT --timeout 2"
+A="--anchor $CA_PEM"
+
+# run NAME EXPECTED-EXIT ARGS...: runs p11mail, keeps stdout and stderr.
+run() {
+  _name=$1 _want=$2; shift 2
+  "$@" >"$T/out" 2>"$T/err"
+  _rc=$?
+  if [ "$_rc" = "$_want" ]; then pass "$_name"
+  else
+    fail "$_name (exit $_rc, wanted $_want)"
+    sed 's/^/#   /' "$T/out" "$T/err" | head -n 30
+  fi
+}
+has() { grep -q -- "$2" "$T/$1"; }
+
+# --- address-bound ----------------------------------------------------------
+run "address-bound certificate in DNS is found" 0 \
+  $D $A --output "$T/alice-found.pem" "alice@$N"
+check "it is the valid one, not the expired one" \
+  has out "chosen: $(cert_sha256 alice)"
+check "the expired one is reported as skipped" has out "expired"
+check "the candidate is marked address-bound" \
+  has out "accepted (address-bound)"
+check "--output holds the chosen certificate" \
+  cmp "$T/alice-found.pem" "$T/ca/alice.pem"
+
+run "the same lookup without anchors chooses nothing" 1 \
+  $D --output "$T/none.pem" "alice@$N"
+check "and says no anchor is configured" \
+  has out "no trust anchor is configured for $N"
+check "--output is not written on failure" \
+  test ! -e "$T/none.pem"
+
+# --- domain-bound only ------------------------------------------------------
+run "only a domain-bound certificate: found" 0 $D $A "bob@$S"
+check "it is marked domain-bound" has out "accepted (domain-bound)"
+check "it came from the domain's CERT record" \
+  has out "DNS CERT PKIX $S"
+
+# --- only invalid candidates ------------------------------------------------
+run "only invalid candidates: nothing selected" 1 $D $A "carol@$N"
+check "clear one-line message" \
+  has err "no usable certificate for carol@$N: all 4 candidates"
+check "expired candidate skipped as expired" \
+  has out "^candidate [0-9]: expired (address-bound)"
+check "codeSigning-only candidate skipped for its EKU" \
+  has out "extendedKeyUsage lacks emailProtection"
+check "another address's certificate is discarded" \
+  has out "wrong-binding"
+check "a certificate from an unknown CA is untrusted" \
+  has out "does not chain to an anchor for $N"
+
+# --- valid and invalid in one RRset -----------------------------------------
+run "valid among invalid in the same RRset" 0 $D $A "dave@$N"
+check "the valid one is chosen" has out "chosen: $(cert_sha256 dave)"
+check "the not-yet-valid one is skipped" has out "not valid yet"
+
+# --- large RRset: TCP -------------------------------------------------------
+dig +notcp +ignore +norec -p "$DNS_PORT" @127.0.0.1 "erin.$N" CERT \
+  >"$T/dig" 2>&1
+check "the UDP answer for erin is truncated (over 512 bytes)" \
+  grep -q 'flags:.* tc' "$T/dig"
+export P11MAIL_DEBUG=1
+run "large RRset: found through TCP" 0 $D $A "erin@$N"
+unset P11MAIL_DEBUG
+check "the retry over TCP happened" has err "answer truncated, asking over TCP"
+check "all six certificates were read" has out "^candidate 6: accepted"
+
+# --- IPKIX ------------------------------------------------------------------
+if [ -n "$HTTP_PID" ]; then
+  run "IPKIX record: certificate fetched by URL" 0 $D $A "ipkix@$N"
+  check "it came from the URL" has out "IPKIX ipkix.$N -> http://127.0.0.1"
+else
+  skip "IPKIX record: certificate fetched by URL" "python3 not installed"
+  skip "it came from the URL" "python3 not installed"
+fi
+
+# --- CRL --------------------------------------------------------------------
+run "without a CRL the certificate is accepted" 0 $D $A "revoked@$N"
+run "with the CA's CRL it is refused" 1 $D $A --crl "$T/ca.crl" "revoked@$N"
+check "as revoked" has out "^candidate 1: revoked"
+run "a good certificate passes the CRL check" 0 \
+  $D $A --crl "$T/ca.crl" "alice@$N"
+
+# --- nothing, garbage, errors -----------------------------------------------
+run "no records anywhere" 1 $D $A "nobody@$N"
+check "says nothing is published" has err "no certificate published for"
+run "a CERT record that is not a certificate" 1 $D $A "broken@$N"
+check "is reported malformed" has out "^candidate 1: malformed"
+run "JSON report" 0 $D $A --json "alice@$N"
+check "JSON names the accepted candidate" \
+  has out '"verdict":"accepted","reason"'
+check "JSON marks the chosen one" has out '"chosen":true'
+
+run "no address is a usage error" 2 $D $A
+run "a malformed address is a usage error" 2 $D $A "not-an-address"
+run "a hostile address is a usage error" 2 $D $A "a)(mail=*@$N"
+run "a bad --dns-server is a usage error" 2 \
+  "$P11MAIL" discover --dns-server "name.example:53" "alice@$N"
+run "an unreadable anchor file is a usage error" 2 \
+  $D --anchor "$T/missing.pem" "alice@$N"
+check "the message names the file" has err "missing.pem"
+run "--output refuses to leave a half-written file" 1 \
+  $D $A --output "$T/no/such/dir/x.pem" "alice@$N"
+
+dns_stop
+run "a DNS server that is down: failure, not 'nothing published'" 1 \
+  $D $A --timeout 1 "alice@$N"
+check "the message says lookups failed" has err "lookups failed"
+
+done_testing
