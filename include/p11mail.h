@@ -540,6 +540,184 @@ P11MAIL_EXPORT void p11mail_discovery_free(struct p11mail_discovery *result);
 P11MAIL_EXPORT const char *
 p11mail_candidate_verdict_name(enum p11mail_candidate_verdict verdict);
 
+/* ---- S/MIME: sign, verify, encrypt, decrypt ---------------------------- */
+
+typedef struct p11mail_smime p11mail_smime;
+
+/* Options of one operation, or'ed together; 0 means the defaults. */
+enum p11mail_smime_flag {
+	P11MAIL_SMIME_OPAQUE = 1u << 0, /* sign: signed-data, not multipart */
+	P11MAIL_SMIME_PSS = 1u << 1,	/* sign: RSA-PSS instead of v1.5 */
+	P11MAIL_SMIME_SHA512 = 1u << 2, /* sign: SHA-512 instead of SHA-256 */
+	P11MAIL_SMIME_OAEP = 1u << 3,	/* encrypt: RSA-OAEP key transport */
+	P11MAIL_SMIME_CBC = 1u << 4,	/* encrypt: AES-256-CBC, not GCM */
+	P11MAIL_SMIME_SIGN = 1u << 5	/* encrypt: sign first */
+};
+
+/*
+ * Where anchors and correspondents' certificates come from (the
+ * workstation store).  anchors() hands every anchor to
+ * p11mail_smime_add_anchor(); lookup() hands the certificates known for an
+ * address to p11mail_smime_add_cert().  Either may be NULL.
+ */
+struct p11mail_cert_source {
+	void *arg;
+	enum p11mail_status (*anchors)(void *arg, p11mail_smime *smime);
+	enum p11mail_status (*lookup)(void *arg, p11mail_smime *smime,
+				      const char *address);
+};
+
+/* Bounds on a message; 0 in a field keeps the default. */
+struct p11mail_smime_limits {
+	size_t max_size;    /* bytes of input (default 64 MiB) */
+	size_t max_depth;   /* MIME nesting (default 16) */
+	size_t max_parts;   /* MIME parts (default 256) */
+	size_t max_header;  /* bytes of one header field (default 64 KiB) */
+	size_t max_certs;   /* certificates in one CMS object (default 16) */
+};
+
+/* Creates an S/MIME context.  Free with p11mail_smime_free. */
+P11MAIL_EXPORT enum p11mail_status p11mail_smime_new(p11mail_smime **out);
+
+/* Releases the context and the key it holds; accepts NULL. */
+P11MAIL_EXPORT void p11mail_smime_free(p11mail_smime *smime);
+
+/* Uses src (copied) for anchors and recipient certificates. */
+P11MAIL_EXPORT void p11mail_smime_set_source(p11mail_smime *smime,
+					     const struct p11mail_cert_source *src);
+
+/* Changes the bounds; fields left 0 keep their defaults. */
+P11MAIL_EXPORT void
+p11mail_smime_set_limits(p11mail_smime *smime,
+			 const struct p11mail_smime_limits *limits);
+
+/* Adds one trust anchor (DER or PEM); a CA or a single trusted cert. */
+P11MAIL_EXPORT enum p11mail_status
+p11mail_smime_add_anchor(p11mail_smime *smime, const unsigned char *cert,
+			 size_t len);
+
+/* Adds every certificate of a PEM or DER file as a trust anchor. */
+P11MAIL_EXPORT enum p11mail_status
+p11mail_smime_add_anchor_file(p11mail_smime *smime, const char *path);
+
+/*
+ * Adds a candidate certificate (DER or PEM) for encryption, filed under
+ * each of its addresses.  Fails with P11MAIL_ERR_NO_CERT when it has none.
+ */
+P11MAIL_EXPORT enum p11mail_status
+p11mail_smime_add_cert(p11mail_smime *smime, const unsigned char *cert,
+		       size_t len);
+
+/* Adds every certificate of a PEM or DER file as a candidate. */
+P11MAIL_EXPORT enum p11mail_status
+p11mail_smime_add_cert_file(p11mail_smime *smime, const char *path);
+
+/*
+ * Sets the identity that signs and decrypts: key is a pkcs11: URI (or a
+ * key file, for tests and software identities), cert_file its certificate
+ * (NULL: the certificate stored next to the key on the token), chain_file
+ * intermediates to include (may be NULL).  key may be NULL when only
+ * encrypting: the certificate then gives the sender's own copy.
+ */
+P11MAIL_EXPORT enum p11mail_status
+p11mail_smime_set_identity(p11mail_smime *smime, const char *key,
+			   const char *cert_file, const char *chain_file);
+
+/*
+ * Signs a message (RFC 5322 headers and body).  The body is canonicalized
+ * (CRLF, 7-bit transfer encodings) and signed; out receives the whole
+ * signed message with CRLF line ends.  Free out with p11mail_smime_release.
+ */
+P11MAIL_EXPORT enum p11mail_status
+p11mail_smime_sign(p11mail_smime *smime, unsigned int flags,
+		   const unsigned char *in, size_t in_len, unsigned char **out,
+		   size_t *out_len);
+
+/*
+ * Encrypts a message to the addresses in to (none: its To and Cc) plus
+ * the identity itself, signing it first with P11MAIL_SMIME_SIGN.  Every address without a
+ * usable certificate is logged and the call fails with P11MAIL_ERR_NO_CERT
+ * before anything is encrypted.  Free out with p11mail_smime_release.
+ */
+P11MAIL_EXPORT enum p11mail_status
+p11mail_smime_encrypt(p11mail_smime *smime, unsigned int flags,
+		      const char *const *to, size_t to_count,
+		      const unsigned char *in, size_t in_len,
+		      unsigned char **out, size_t *out_len);
+
+/*
+ * Decrypts a message whose root (or single wrapper) is encrypted, with the
+ * identity's key and certificate.  Every cryptographic failure is
+ * P11MAIL_ERR_DECRYPT.  *authenticated is 1 for AES-GCM, 0 for CBC.
+ * Nothing is released unless all of it decrypted.  Free out with
+ * p11mail_smime_release, which wipes it.
+ */
+P11MAIL_EXPORT enum p11mail_status
+p11mail_smime_decrypt(p11mail_smime *smime, const unsigned char *in,
+		      size_t in_len, unsigned char **out, size_t *out_len,
+		      int *authenticated);
+
+/* Wipes and frees a buffer returned by the functions above; accepts NULL. */
+P11MAIL_EXPORT void p11mail_smime_release(unsigned char *buf, size_t len);
+
+/* How far a signer is trusted. */
+enum p11mail_trust {
+	P11MAIL_TRUST_TRUSTED = 0,   /* chains to an anchor */
+	P11MAIL_TRUST_NOT_TRUSTED,   /* valid, but no anchor vouches for it */
+	P11MAIL_TRUST_UNTRUSTED_CHAIN /* the chain itself is broken */
+};
+
+/* The finding for one SignerInfo. */
+struct p11mail_signer {
+	char *addresses;	 /* certificate addresses, comma-separated */
+	char *subject;		 /* certificate subject, one line */
+	char fingerprint[65];	 /* hex SHA-256 of the certificate, or "" */
+	int valid;		 /* signature, attributes, certificate policy */
+	enum p11mail_trust trust;
+	int sender_match;	 /* From/Sender is one of the addresses */
+	char *problem;		 /* why not valid or not trusted, or NULL */
+	int64_t signing_time;	 /* claimed (never used for checks), or -1 */
+	unsigned char *cert_der; /* the signer certificate, or NULL */
+	size_t cert_der_len;
+};
+
+/* What the message as a whole amounts to. */
+enum p11mail_verdict {
+	P11MAIL_VERDICT_VALID = 0,   /* every signer valid and trusted */
+	P11MAIL_VERDICT_NOT_TRUSTED, /* every signer valid, one not trusted */
+	P11MAIL_VERDICT_INVALID,     /* a signer is invalid or uncheckable */
+	P11MAIL_VERDICT_UNSIGNED     /* the message as a whole is not signed */
+};
+
+struct p11mail_verify_result {
+	enum p11mail_verdict verdict;
+	char *sender;		/* addr-spec of Sender, else From, or NULL */
+	int opaque;		/* signed-data carried its own content */
+	char *signed_part;	/* "" the root; "2.1" when only a part is */
+	char *problem;		/* message-level problem, or NULL */
+	size_t signer_count;
+	struct p11mail_signer *signers;
+	unsigned char *content; /* the signed entity's bytes */
+	size_t content_len;
+};
+
+/*
+ * Verifies a message: multipart/signed, application/(x-)pkcs7-mime
+ * signed-data, or bare DER.  Each SignerInfo is judged now against the
+ * anchors.  Returns P11MAIL_OK whenever a verdict was reached (even an
+ * invalid one); errors mean the input could not be examined at all.
+ * Free the result with p11mail_verify_result_free.
+ */
+P11MAIL_EXPORT enum p11mail_status
+p11mail_smime_verify(p11mail_smime *smime, const unsigned char *in,
+		     size_t in_len, struct p11mail_verify_result **out);
+
+/* Releases a verification result; accepts NULL. */
+P11MAIL_EXPORT void
+p11mail_verify_result_free(struct p11mail_verify_result *result);
+
+/* ---- end of S/MIME ---------------------------------------------------- */
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,0 +1,296 @@
+/*
+ * Encryption: pick one usable certificate for every recipient (failing
+ * closed and naming each one without), then AuthEnvelopedData with
+ * AES-256-GCM, or EnvelopedData with AES-256-CBC for peers without GCM.
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/rsa.h>
+
+#include "certcheck.h"
+#include "common.h"
+#include "mime.h"
+#include "smime-mime.h"
+#include "smime.h"
+
+/* Checks one candidate for encryption now; the reason goes to problem. */
+static int usable_for_encryption(p11mail_smime *smime, X509_STORE *anchors,
+                                 X509 *cert, char *problem, size_t size)
+{
+	if (certcheck_policy(cert, CERTCHECK_ENCRYPT, problem, size) !=
+	    P11MAIL_OK)
+		return 0;
+	return certcheck_chain(smime->libctx, anchors, cert, NULL,
+	                       CERTCHECK_ENCRYPT, problem,
+	                       size) == CERTCHECK_TRUSTED;
+}
+
+/* Finds a usable certificate for addr among the candidates (borrowed). */
+static X509 *pick_candidate(p11mail_smime *smime, X509_STORE *anchors,
+                            const char *addr, char *problem, size_t size)
+{
+	snprintf(problem, size, "no certificate is known for this address");
+	for (size_t i = 0; i < smime->candidate_count; i++) {
+		struct smime_candidate *c = &smime->candidates[i];
+
+		if (!certcheck_address_match(c->cert, addr))
+			continue;
+		if (usable_for_encryption(smime, anchors, c->cert, problem,
+		                          size))
+			return c->cert;
+	}
+	return NULL;
+}
+
+static X509 *find_recipient(p11mail_smime *smime, X509_STORE *anchors,
+                            const char *addr, char *problem, size_t size)
+{
+	X509 *cert = pick_candidate(smime, anchors, addr, problem, size);
+
+	if (cert != NULL || !smime->have_source || smime->source.lookup == NULL)
+		return cert;
+	if (smime->source.lookup(smime->source.arg, smime, addr) != P11MAIL_OK)
+		return NULL;
+	return pick_candidate(smime, anchors, addr, problem, size);
+}
+
+/* Collects a certificate for every address; logs each failure. */
+static enum p11mail_status collect_recipients(p11mail_smime *smime,
+                                              const char *const *to, size_t n,
+                                              STACK_OF(X509) * out)
+{
+	X509_STORE *anchors = NULL;
+	char problem[256];
+	size_t missing = 0;
+	enum p11mail_status st;
+
+	st = smime_anchor_store(smime, &anchors);
+	if (st != P11MAIL_OK)
+		return st;
+	for (size_t i = 0; i < n; i++) {
+		X509 *cert = find_recipient(smime, anchors, to[i], problem,
+		                            sizeof(problem));
+
+		if (cert == NULL) {
+			p11m_log(P11MAIL_LOG_ERROR,
+			         "%s: %s; repeat the signed-mail exchange to "
+			         "get a current certificate",
+			         to[i], problem);
+			missing++;
+		} else if (!sk_X509_push(out, cert)) {
+			st = P11MAIL_ERR_NOMEM;
+			break;
+		}
+	}
+	X509_STORE_free(anchors);
+	if (st == P11MAIL_OK && missing > 0)
+		st = P11MAIL_ERR_NO_CERT;
+	return st;
+}
+
+/* Without explicit recipients, To and Cc of the message name them. */
+static enum p11mail_status collect_from_headers(p11mail_smime *smime,
+                                                GMimeMessage *msg,
+                                                STACK_OF(X509) * out)
+{
+	char *list = mime_recipients(msg), *save = NULL, *addr;
+	const char **to = NULL;
+	size_t n = 0;
+	enum p11mail_status st = P11MAIL_ERR_NOMEM;
+
+	if (list == NULL)
+		goto out;
+	to = calloc(strlen(list) / 2 + 1, sizeof(*to));
+	if (to == NULL)
+		goto out;
+	for (addr = strtok_r(list, ",", &save); addr != NULL;
+	     addr = strtok_r(NULL, ",", &save))
+		to[n++] = addr;
+	if (n == 0) {
+		p11m_log(P11MAIL_LOG_ERROR,
+		         "the message names no recipient (To or Cc)");
+		st = P11MAIL_ERR_NO_CERT;
+		goto out;
+	}
+	st = collect_recipients(smime, to, n, out);
+
+out:
+	free(to);
+	free(list);
+	return st;
+}
+
+/* The sender's own copy: its certificate must allow encryption too. */
+static enum p11mail_status add_self(p11mail_smime *smime, STACK_OF(X509) * out)
+{
+	char problem[256];
+
+	if (smime->cert == NULL) {
+		p11m_log(P11MAIL_LOG_ERROR,
+		         "no certificate of the sender was given: the sent "
+		         "copy would be unreadable");
+		return P11MAIL_ERR_NO_CERT;
+	}
+	if (certcheck_policy(smime->cert, CERTCHECK_ENCRYPT, problem,
+	                     sizeof(problem)) != P11MAIL_OK) {
+		p11m_log(P11MAIL_LOG_ERROR, "own certificate: %s", problem);
+		return P11MAIL_ERR_NO_CERT;
+	}
+	return sk_X509_push(out, smime->cert) ? P11MAIL_OK : P11MAIL_ERR_NOMEM;
+}
+
+static int set_oaep(p11mail_smime *smime, CMS_RecipientInfo *ri)
+{
+	EVP_PKEY_CTX *pctx = CMS_RecipientInfo_get0_pkey_ctx(ri);
+
+	return pctx != NULL &&
+	       EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_OAEP_PADDING) > 0 &&
+	       EVP_PKEY_CTX_set_rsa_oaep_md_name(pctx, "SHA256", NULL) > 0 &&
+	       EVP_PKEY_CTX_set_rsa_mgf1_md_name(pctx, "SHA256", NULL) > 0;
+}
+
+static int add_recipient(p11mail_smime *smime, CMS_ContentInfo *cms, X509 *x,
+                         unsigned int flags)
+{
+	int oaep = (flags & P11MAIL_SMIME_OAEP) &&
+	           EVP_PKEY_get_base_id(X509_get0_pubkey(x)) == EVP_PKEY_RSA;
+	CMS_RecipientInfo *ri;
+
+	ri = CMS_add1_recipient_cert(cms, x, oaep ? CMS_KEY_PARAM : 0);
+	return ri != NULL && (!oaep || set_oaep(smime, ri));
+}
+
+static enum p11mail_status encrypt_der(p11mail_smime *smime, unsigned int flags,
+                                       STACK_OF(X509) * recips,
+                                       const unsigned char *in, size_t len,
+                                       unsigned char **out, size_t *out_len)
+{
+	const char *name =
+	        flags & P11MAIL_SMIME_CBC ? "AES-256-CBC" : "AES-256-GCM";
+	EVP_CIPHER *cipher =
+	        EVP_CIPHER_fetch(smime->libctx, name, smime->propq);
+	unsigned int cflags = CMS_BINARY | CMS_PARTIAL;
+	CMS_ContentInfo *cms = NULL;
+	BIO *data = NULL;
+	enum p11mail_status st = P11MAIL_ERR_CRYPTO;
+
+	if (cipher == NULL)
+		goto out;
+	cms = CMS_encrypt_ex(NULL, NULL, cipher, cflags, smime->libctx,
+	                     smime->propq);
+	if (cms == NULL)
+		goto out;
+	for (int i = 0; i < sk_X509_num(recips); i++)
+		if (!add_recipient(smime, cms, sk_X509_value(recips, i), flags))
+			goto out;
+	data = BIO_new_mem_buf(in, (int)len);
+	if (data == NULL || !CMS_final(cms, data, NULL, cflags))
+		goto out;
+	st = smime_cms_der(cms, out, out_len);
+
+out:
+	if (st != P11MAIL_OK)
+		p11m_log(P11MAIL_LOG_ERROR, "encryption failed");
+	smime_log_openssl("encrypt");
+	BIO_free(data);
+	CMS_ContentInfo_free(cms);
+	EVP_CIPHER_free(cipher);
+	return st;
+}
+
+/* The entity to encrypt: signed first when asked, CRLF in any case. */
+static enum p11mail_status inner_entity(p11mail_smime *smime,
+                                        unsigned int flags, GMimeMessage *msg,
+                                        unsigned char **out, size_t *out_len)
+{
+	GMimeObject *entity = g_mime_message_get_mime_part(msg);
+	BIO *bio;
+	enum p11mail_status st;
+
+	if (!(flags & P11MAIL_SMIME_SIGN)) {
+		mime_prepare_for_signing(entity);
+		return mime_to_crlf(entity, out, out_len);
+	}
+	bio = BIO_new(BIO_s_mem());
+	if (bio == NULL)
+		return P11MAIL_ERR_NOMEM;
+	st = smime_sign_entity(smime, flags, entity, bio);
+	if (st == P11MAIL_OK)
+		st = smime_bio_take(bio, out, out_len);
+	BIO_free(bio);
+	return st;
+}
+
+static enum p11mail_status write_message(GMimeMessage *msg, unsigned int flags,
+                                         const unsigned char *der,
+                                         size_t der_len, unsigned char **out,
+                                         size_t *out_len)
+{
+	BIO *bio = BIO_new(BIO_s_mem());
+	enum p11mail_status st;
+
+	if (bio == NULL)
+		return P11MAIL_ERR_NOMEM;
+	st = mime_write_outer_headers(msg, bio);
+	if (st == P11MAIL_OK && BIO_puts(bio, "MIME-Version: 1.0\r\n") <= 0)
+		st = P11MAIL_ERR_IO;
+	if (st == P11MAIL_OK)
+		st = smime_write_pkcs7_mime(flags & P11MAIL_SMIME_CBC
+		                                    ? "enveloped-data"
+		                                    : "authEnveloped-data",
+		                            der, der_len, bio);
+	if (st == P11MAIL_OK)
+		st = smime_bio_take(bio, out, out_len);
+	BIO_free(bio);
+	return st;
+}
+
+enum p11mail_status
+p11mail_smime_encrypt(p11mail_smime *smime, unsigned int flags,
+                      const char *const *to, size_t to_count,
+                      const unsigned char *in, size_t in_len,
+                      unsigned char **out, size_t *out_len)
+{
+	GMimeMessage *msg = NULL;
+	STACK_OF(X509) *recips = sk_X509_new_null();
+	unsigned char *entity = NULL, *der = NULL;
+	size_t entity_len = 0, der_len = 0;
+	enum p11mail_status st;
+
+	*out = NULL;
+	*out_len = 0;
+	if (recips == NULL)
+		return P11MAIL_ERR_NOMEM;
+	st = mime_parse(in, in_len, &smime->limits, &msg);
+	if (st != P11MAIL_OK)
+		goto out;
+
+	/* every check before anything is encrypted: all or nothing */
+	if (to_count > 0)
+		st = collect_recipients(smime, to, to_count, recips);
+	else
+		st = collect_from_headers(smime, msg, recips);
+	if (st == P11MAIL_OK)
+		st = add_self(smime, recips);
+	if (st != P11MAIL_OK)
+		goto out;
+
+	st = inner_entity(smime, flags, msg, &entity, &entity_len);
+	if (st == P11MAIL_OK)
+		st = encrypt_der(smime, flags, recips, entity, entity_len, &der,
+		                 &der_len);
+	if (st == P11MAIL_OK)
+		st = write_message(msg, flags, der, der_len, out, out_len);
+
+out:
+	OPENSSL_free(der);
+	p11m_secure_free(entity, entity_len);
+	sk_X509_free(recips);
+	if (msg != NULL)
+		g_object_unref(msg);
+	return st;
+}

@@ -1,0 +1,252 @@
+/*
+ * Signing: canonicalize the body entity, sign it with the identity's key
+ * in the S/MIME library context, and wrap it as multipart/signed or as
+ * opaque signed-data.
+ */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/rand.h>
+#include <openssl/rsa.h>
+
+#include "common.h"
+#include "mime.h"
+#include "smime-mime.h"
+#include "smime.h"
+
+/* The algorithms we can decrypt, most preferred first (RFC 8551 2.5.2). */
+static const int smimecaps[] = {NID_aes_256_gcm, NID_aes_128_gcm,
+                                NID_aes_256_cbc, NID_aes_128_cbc};
+
+static int add_smimecaps(CMS_SignerInfo *si)
+{
+	STACK_OF(X509_ALGOR) *algs = NULL;
+	int ok = 1;
+
+	for (size_t i = 0; ok && i < P11M_ARRAY_SIZE(smimecaps); i++)
+		ok = CMS_add_simple_smimecap(&algs, smimecaps[i], -1);
+	ok = ok && CMS_add_smimecap(si, algs);
+	sk_X509_ALGOR_pop_free(algs, X509_ALGOR_free);
+	return ok;
+}
+
+/* PSS with a salt as long as the digest, as RFC 4056 recommends. */
+static int set_pss(CMS_SignerInfo *si)
+{
+	EVP_PKEY_CTX *pctx = CMS_SignerInfo_get0_pkey_ctx(si);
+
+	return pctx != NULL &&
+	       EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING) > 0 &&
+	       EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, RSA_PSS_SALTLEN_DIGEST) >
+	               0;
+}
+
+static CMS_SignerInfo *add_signer(p11mail_smime *smime, CMS_ContentInfo *cms,
+                                  unsigned int flags)
+{
+	int pss = (flags & P11MAIL_SMIME_PSS) != 0;
+	EVP_MD *md;
+	CMS_SignerInfo *si;
+
+	if (pss && EVP_PKEY_get_base_id(smime->key) != EVP_PKEY_RSA) {
+		p11m_log(P11MAIL_LOG_ERROR, "RSA-PSS needs an RSA key");
+		return NULL;
+	}
+	md = EVP_MD_fetch(smime->libctx,
+	                  flags & P11MAIL_SMIME_SHA512 ? "SHA512" : "SHA256",
+	                  smime->propq);
+	if (md == NULL)
+		return NULL;
+	si = CMS_add1_signer(cms, smime->cert, smime->key, md,
+	                     CMS_BINARY | CMS_NOSMIMECAP |
+	                             (pss ? CMS_KEY_PARAM : 0));
+	EVP_MD_free(md);
+	if (si == NULL)
+		return NULL;
+	if ((pss && !set_pss(si)) || !add_smimecaps(si))
+		return NULL;
+	return si;
+}
+
+enum p11mail_status smime_sign_der(p11mail_smime *smime, unsigned int flags,
+                                   const unsigned char *in, size_t len,
+                                   unsigned char **out, size_t *out_len)
+{
+	int detached = !(flags & P11MAIL_SMIME_OPAQUE);
+	unsigned int cflags =
+	        CMS_BINARY | CMS_PARTIAL | (detached ? CMS_DETACHED : 0);
+	CMS_ContentInfo *cms = NULL;
+	BIO *data = NULL;
+	enum p11mail_status st = P11MAIL_ERR_CRYPTO;
+
+	*out = NULL;
+	*out_len = 0;
+	if (smime->key == NULL || smime->cert == NULL) {
+		p11m_log(P11MAIL_LOG_ERROR, "no signing identity was given");
+		return P11MAIL_ERR_NO_KEY;
+	}
+	cms = CMS_sign_ex(NULL, NULL, NULL, NULL, cflags, smime->libctx,
+	                  smime->propq);
+	if (cms == NULL || add_signer(smime, cms, flags) == NULL)
+		goto out;
+	for (int i = 0; i < sk_X509_num(smime->chain); i++)
+		if (!CMS_add1_cert(cms, sk_X509_value(smime->chain, i)))
+			goto out;
+
+	data = BIO_new_mem_buf(in, (int)len);
+	if (data == NULL || !CMS_final(cms, data, NULL, cflags)) {
+		p11m_log(P11MAIL_LOG_ERROR, "signing failed");
+		goto out;
+	}
+	st = smime_cms_der(cms, out, out_len);
+
+out:
+	smime_log_openssl("sign");
+	BIO_free(data);
+	CMS_ContentInfo_free(cms);
+	return st;
+}
+
+enum p11mail_status smime_boundary(p11mail_smime *smime, char out[40])
+{
+	unsigned char rnd[12];
+
+	if (RAND_bytes_ex(smime->libctx, rnd, sizeof(rnd), 0) != 1)
+		return P11MAIL_ERR_CRYPTO;
+	strcpy(out, "p11mail-");
+	for (size_t i = 0; i < sizeof(rnd); i++)
+		snprintf(out + 8 + 2 * i, 3, "%02x", rnd[i]);
+	return P11MAIL_OK;
+}
+
+static enum p11mail_status write_detached(p11mail_smime *smime,
+                                          unsigned int flags,
+                                          const unsigned char *entity,
+                                          size_t len, const unsigned char *der,
+                                          size_t der_len, BIO *out)
+{
+	char b[40];
+	enum p11mail_status st = smime_boundary(smime, b);
+
+	if (st != P11MAIL_OK)
+		return st;
+	if (BIO_printf(out,
+	               "Content-Type: multipart/signed;\r\n"
+	               "\tprotocol=\"application/pkcs7-signature\";\r\n"
+	               "\tmicalg=%s; boundary=\"%s\"\r\n\r\n"
+	               "This is an S/MIME signed message.\r\n\r\n--%s\r\n",
+	               flags & P11MAIL_SMIME_SHA512 ? "sha-512" : "sha-256", b,
+	               b) <= 0 ||
+	    BIO_write(out, entity, (int)len) != (int)len ||
+	    BIO_printf(out,
+	               "\r\n--%s\r\n"
+	               "Content-Type: application/pkcs7-signature; "
+	               "name=\"smime.p7s\"\r\n"
+	               "Content-Transfer-Encoding: base64\r\n"
+	               "Content-Disposition: attachment; "
+	               "filename=\"smime.p7s\"\r\n\r\n",
+	               b) <= 0)
+		return P11MAIL_ERR_IO;
+	st = smime_base64_crlf(der, der_len, out);
+	if (st == P11MAIL_OK && BIO_printf(out, "--%s--\r\n", b) <= 0)
+		st = P11MAIL_ERR_IO;
+	return st;
+}
+
+enum p11mail_status smime_write_pkcs7_mime(const char *smime_type,
+                                           const unsigned char *der,
+                                           size_t der_len, BIO *out)
+{
+	if (BIO_printf(out,
+	               "Content-Type: application/pkcs7-mime; "
+	               "smime-type=%s;\r\n\tname=\"smime.p7m\"\r\n"
+	               "Content-Transfer-Encoding: base64\r\n"
+	               "Content-Disposition: attachment; "
+	               "filename=\"smime.p7m\"\r\n\r\n",
+	               smime_type) <= 0)
+		return P11MAIL_ERR_IO;
+	return smime_base64_crlf(der, der_len, out);
+}
+
+enum p11mail_status smime_sign_entity(p11mail_smime *smime, unsigned int flags,
+                                      GMimeObject *entity, BIO *out)
+{
+	unsigned char *bytes = NULL, *der = NULL;
+	size_t len = 0, der_len = 0;
+	enum p11mail_status st;
+
+	mime_prepare_for_signing(entity);
+	st = mime_to_crlf(entity, &bytes, &len);
+	if (st != P11MAIL_OK)
+		goto out;
+	st = smime_sign_der(smime, flags, bytes, len, &der, &der_len);
+	if (st != P11MAIL_OK)
+		goto out;
+	if (flags & P11MAIL_SMIME_OPAQUE)
+		st = smime_write_pkcs7_mime("signed-data", der, der_len, out);
+	else
+		st = write_detached(smime, flags, bytes, len, der, der_len,
+		                    out);
+
+out:
+	OPENSSL_free(der);
+	free(bytes);
+	return st;
+}
+
+enum p11mail_status smime_bio_take(BIO *bio, unsigned char **out,
+                                   size_t *out_len)
+{
+	char *data = NULL;
+	long len = BIO_get_mem_data(bio, &data);
+	unsigned char *copy;
+
+	*out = NULL;
+	*out_len = 0;
+	if (len < 0)
+		return P11MAIL_ERR_IO;
+	copy = malloc((size_t)len + 1);
+	if (copy == NULL)
+		return P11MAIL_ERR_NOMEM;
+	memcpy(copy, data, (size_t)len);
+	copy[len] = '\0';
+	*out = copy;
+	*out_len = (size_t)len;
+	return P11MAIL_OK;
+}
+
+enum p11mail_status p11mail_smime_sign(p11mail_smime *smime, unsigned int flags,
+                                       const unsigned char *in, size_t in_len,
+                                       unsigned char **out, size_t *out_len)
+{
+	GMimeMessage *msg = NULL;
+	BIO *bio = NULL;
+	enum p11mail_status st;
+
+	*out = NULL;
+	*out_len = 0;
+	st = mime_parse(in, in_len, &smime->limits, &msg);
+	if (st != P11MAIL_OK)
+		goto out;
+	bio = BIO_new(BIO_s_mem());
+	if (bio == NULL) {
+		st = P11MAIL_ERR_NOMEM;
+		goto out;
+	}
+	st = mime_write_outer_headers(msg, bio);
+	if (st == P11MAIL_OK && BIO_puts(bio, "MIME-Version: 1.0\r\n") <= 0)
+		st = P11MAIL_ERR_IO;
+	if (st == P11MAIL_OK)
+		st = smime_sign_entity(smime, flags,
+		                       g_mime_message_get_mime_part(msg), bio);
+	if (st == P11MAIL_OK)
+		st = smime_bio_take(bio, out, out_len);
+
+out:
+	BIO_free(bio);
+	if (msg != NULL)
+		g_object_unref(msg);
+	return st;
+}

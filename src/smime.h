@@ -1,0 +1,94 @@
+/*
+ * Inside the S/MIME engine of libp11mail: the context shared by signing,
+ * verification, encryption and decryption, and the helpers those four
+ * files share.  Every CMS object lives in the context's OSSL_LIB_CTX;
+ * nothing here touches OpenSSL's default context.
+ */
+#ifndef P11MAIL_SMIME_H
+#define P11MAIL_SMIME_H
+
+#include <openssl/cms.h>
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+
+#include "p11mail.h"
+
+/* Candidate certificates for one address, as given or looked up. */
+struct smime_candidate {
+	char *address; /* lower-case addr-spec */
+	X509 *cert;
+};
+
+struct p11mail_smime {
+	OSSL_LIB_CTX *libctx; /* borrowed from smime_libctx() */
+	const char *propq;
+
+	struct p11mail_cert_source source;
+	int have_source;
+	int anchors_loaded;
+
+	STACK_OF(X509) * anchors;
+	struct smime_candidate *candidates;
+	size_t candidate_count;
+
+	EVP_PKEY *key;          /* the identity's private key */
+	X509 *cert;             /* its certificate */
+	STACK_OF(X509) * chain; /* intermediates sent along */
+
+	struct p11mail_smime_limits limits;
+};
+
+/*
+ * The library context every CMS operation runs in, created once per
+ * process with the providers S/MIME needs.  Borrowed; never freed.
+ * Returns NULL when it cannot be created.
+ */
+OSSL_LIB_CTX *smime_libctx(void);
+
+/* Reads one certificate (PEM or DER) from memory into the context. */
+enum p11mail_status smime_cert_from_buf(p11mail_smime *smime,
+                                        const unsigned char *buf, size_t len,
+                                        X509 **out);
+
+/*
+ * Reads every certificate of a PEM file (or the one of a DER file) into
+ * a new stack owned by the caller.
+ */
+enum p11mail_status smime_certs_from_file(p11mail_smime *smime,
+                                          const char *path,
+                                          STACK_OF(X509) * *out);
+
+/* Makes sure the source has delivered the anchors (once). */
+enum p11mail_status smime_load_anchors(p11mail_smime *smime);
+
+/*
+ * A new X509_STORE holding the anchors, with partial chains allowed so
+ * that an individually trusted certificate is an anchor of its own.
+ */
+enum p11mail_status smime_anchor_store(p11mail_smime *smime, X509_STORE **out);
+
+/* Writes in (DER) as base64 lines of 76 characters ending in CRLF. */
+enum p11mail_status smime_base64_crlf(const unsigned char *in, size_t len,
+                                      BIO *out);
+
+/* Encodes a CMS object to DER in a new buffer (OPENSSL_free it). */
+enum p11mail_status smime_cms_der(CMS_ContentInfo *cms, unsigned char **out,
+                                  size_t *out_len);
+
+/*
+ * Parses DER into a CMS object of the context; rejects input over the
+ * size limit or with trailing bytes.
+ */
+enum p11mail_status smime_cms_parse(p11mail_smime *smime,
+                                    const unsigned char *der, size_t len,
+                                    CMS_ContentInfo **out);
+
+/* Logs OpenSSL's error queue at debug level and clears it. */
+void smime_log_openssl(const char *what);
+
+/* Signs entity bytes; DER of a detached or opaque SignedData in out. */
+enum p11mail_status smime_sign_der(p11mail_smime *smime, unsigned int flags,
+                                   const unsigned char *in, size_t len,
+                                   unsigned char **out, size_t *out_len);
+
+#endif /* P11MAIL_SMIME_H */

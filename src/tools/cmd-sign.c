@@ -1,0 +1,56 @@
+/* p11mail sign: sign a message with a key that stays on the token. */
+#include "config.h"
+
+#include <stdlib.h>
+
+#include "cmd-smime.h"
+
+static const char sign_help[] =
+        "Usage: p11mail sign [OPTIONS] [MESSAGE]\n"
+        "Sign a message (RFC 5322, from MESSAGE or stdin) and write it as\n"
+        "multipart/signed with CRLF line ends.\n\n"
+        "  -k, --key URI      the signing key: a pkcs11: URI (or a key "
+        "file)\n"
+        "  -c, --cert FILE    its certificate (default: the one on the "
+        "token)\n"
+        "      --chain FILE   intermediate certificates to include\n"
+        "      --opaque       application/pkcs7-mime signed-data instead\n"
+        "      --pss          RSA-PSS instead of PKCS#1 v1.5\n"
+        "      --sha512       SHA-512 instead of SHA-256\n"
+        "  -o, --out FILE     write to FILE (default: stdout)\n"
+        "      --json         with --out, print {\"signed\":true} when "
+        "done\n";
+
+int cmd_sign(const struct tool_globals *g, int argc, char **argv)
+{
+	struct smime_opts o;
+	p11mail_smime *smime = NULL;
+	unsigned char *in = NULL, *out = NULL;
+	size_t in_len = 0, out_len = 0;
+	enum p11mail_status st;
+	int rc;
+
+	rc = smime_parse_opts(g, argc, argv, "kcCfoOPSj", sign_help, &o);
+	if (rc != TOOL_EXIT_OK)
+		return rc < 0 ? TOOL_EXIT_OK : rc;
+	rc = TOOL_EXIT_FAILURE;
+	smime = smime_setup(&o, 1);
+	if (smime == NULL || smime_read_input(o.in, &in, &in_len) != 0)
+		goto out;
+	st = p11mail_smime_sign(smime, o.flags, in, in_len, &out, &out_len);
+	if (st != P11MAIL_OK) {
+		tool_error("cannot sign: %s", p11mail_strerror(st));
+		rc = tool_exit_status(st);
+		goto out;
+	}
+	if (smime_write_output(o.out, out, out_len) == 0)
+		rc = TOOL_EXIT_OK;
+	if (rc == TOOL_EXIT_OK && o.json && o.out != NULL)
+		printf("{\"signed\":true}\n");
+
+out:
+	p11mail_smime_release(out, out_len);
+	free(in);
+	p11mail_smime_free(smime);
+	return rc;
+}
