@@ -214,6 +214,6 @@ run "--output refuses to leave a half-written file" 1 \
 dns_stop
 run "a DNS server that is down: failure, not 'nothing published'" 1 \
   $D $A --timeout 1 "alice@$N"
-check "the message says lookups failed" has err "lookups failed"
+check "the message says lookups failed" has err "lookup(s) failed"
 
 done_testing

@@ -231,7 +231,7 @@ static int discover_report(const char *address,
 			           address, n);
 		else if (p11mail_discovery_failures(result) > 0)
 			tool_error("no certificate found for %s, and %zu "
-			           "lookups failed: check the DNS server and "
+			           "lookup(s) failed: check the DNS server and "
 			           "the network",
 			           address, p11mail_discovery_failures(result));
 		else
