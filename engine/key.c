@@ -56,7 +56,7 @@ struct p11prov_key *p11prov_key_from_tok(struct p11prov_ctx *ctx, tok_key *tok)
 
 	key = p11prov_key_new(ctx, info->type);
 	if (key == NULL) {
-		p11prov_raise(ctx, P11MAIL_ERR_NOMEM, NULL);
+		p11prov_raise(ctx, P11MAIL_ERR_NOMEM, "no memory for a key");
 		return NULL;
 	}
 	key->bits = info->bits;

@@ -55,8 +55,8 @@ static void fill_reason_strings(void)
 	}
 }
 
-void p11prov_raise(const struct p11prov_ctx *ctx, int reason, const char *fmt,
-                   ...)
+void p11prov_raise_at(const struct p11prov_ctx *ctx, const char *file, int line,
+                      const char *func, int reason, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -64,14 +64,14 @@ void p11prov_raise(const struct p11prov_ctx *ctx, int reason, const char *fmt,
 		return;
 	ctx->new_error(ctx->handle);
 	if (ctx->set_error_debug != NULL)
-		ctx->set_error_debug(ctx->handle, OPENSSL_FILE, OPENSSL_LINE,
-		                     OPENSSL_FUNC);
+		ctx->set_error_debug(ctx->handle, file, line, func);
 	va_start(ap, fmt);
 	ctx->vset_error(ctx->handle, (uint32_t)reason, fmt, ap);
 	va_end(ap);
 }
 
-void p11prov_raise_rv(const struct p11prov_ctx *ctx, CK_RV rv, const char *what)
+void p11prov_raise_rv_at(const struct p11prov_ctx *ctx, const char *file,
+                         int line, const char *func, CK_RV rv, const char *what)
 {
 	const char *detail = tok_last_error();
 	int reason = (int)tok_status(rv);
@@ -81,9 +81,10 @@ void p11prov_raise_rv(const struct p11prov_ctx *ctx, CK_RV rv, const char *what)
 	if (detail == NULL || *detail == '\0')
 		detail = p11mail_strerror(reason);
 	if (what != NULL)
-		p11prov_raise(ctx, reason, "%s: %s", what, detail);
+		p11prov_raise_at(ctx, file, line, func, reason, "%s: %s", what,
+		                 detail);
 	else
-		p11prov_raise(ctx, reason, "%s", detail);
+		p11prov_raise_at(ctx, file, line, func, reason, "%s", detail);
 }
 
 /* The OpenSSL passphrase callback of the STORE load running in a thread. */

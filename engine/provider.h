@@ -10,6 +10,7 @@
 
 #include <openssl/core.h>
 #include <openssl/core_dispatch.h>
+#include <openssl/crypto.h>
 #include <openssl/types.h>
 
 #include "token.h"
@@ -51,15 +52,23 @@ OSSL_LIB_CTX *p11prov_libctx(const struct p11prov_ctx *ctx);
  * Puts an error on the OpenSSL queue.  reason is an enum p11mail_status
  * value; its sentence is the reason text and fmt adds the details.
  */
-void p11prov_raise(const struct p11prov_ctx *ctx, int reason, const char *fmt,
-                   ...) __attribute__((format(printf, 3, 4)));
+#define p11prov_raise(ctx, reason, ...)                                        \
+	p11prov_raise_at(ctx, OPENSSL_FILE, OPENSSL_LINE, OPENSSL_FUNC,        \
+	                 reason, __VA_ARGS__)
+void p11prov_raise_at(const struct p11prov_ctx *ctx, const char *file, int line,
+                      const char *func, int reason, const char *fmt, ...)
+        __attribute__((format(printf, 6, 7)));
 
 /*
  * Puts a token core failure on the OpenSSL queue: the status of rv as the
  * reason, and what (may be NULL) plus tok_last_error() as the details.
  */
-void p11prov_raise_rv(const struct p11prov_ctx *ctx, CK_RV rv,
-                      const char *what);
+#define p11prov_raise_rv(ctx, rv, what)                                        \
+	p11prov_raise_rv_at(ctx, OPENSSL_FILE, OPENSSL_LINE, OPENSSL_FUNC, rv, \
+	                    what)
+void p11prov_raise_rv_at(const struct p11prov_ctx *ctx, const char *file,
+                         int line, const char *func, CK_RV rv,
+                         const char *what);
 
 /*
  * Makes an OpenSSL passphrase callback the PIN source of this thread while
