@@ -210,8 +210,13 @@ static pid_t spawn(const char *program, int *to, int *from)
 	}
 	pid = fork();
 	if (pid == 0) {
+		int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
+
+		/* Its complaints are not ours to print. */
 		dup2(a[0], 0);
 		dup2(b[1], 1);
+		if (null >= 0)
+			dup2(null, 2);
 		execlp(program, program, (char *)NULL);
 		_exit(127);
 	}
@@ -259,8 +264,8 @@ static CK_RV pinentry_talk(int to, int from, const struct tok_pin_request *req,
 		break;
 	}
 	p11mail_wipe(line, sizeof(line));
-	if (write(to, "BYE\n", 4) < 0)
-		rv = rv == CKR_OK ? rv : CKR_DEVICE_ERROR;
+	if (write(to, "BYE\n", 4) == 4)
+		(void)read_line(from, line, sizeof(line));
 	return rv;
 }
 

@@ -16,3 +16,19 @@ tests_token_ops_LDADD = tests/libtokentest.la $(TOKEN_TEST_LIBS)
 
 TESTS += tests/test-token-ops.sh tests/test-token-ops-nss.sh
 EXTRA_DIST += tests/test-token-ops.sh tests/test-token-ops-nss.sh
+
+check_PROGRAMS += tests/token-uri
+tests_token_uri_SOURCES = tests/test-token-uri.c
+tests_token_uri_CFLAGS = $(TOKEN_TEST_CFLAGS)
+tests_token_uri_LDADD = tests/libtokentest.la $(TOKEN_TEST_LIBS)
+
+TESTS += tests/test-token-uri.sh
+EXTRA_DIST += tests/test-token-uri.sh
+
+check_PROGRAMS += tests/token-pin
+tests_token_pin_SOURCES = tests/test-token-pin.c
+tests_token_pin_CFLAGS = $(TOKEN_TEST_CFLAGS)
+tests_token_pin_LDADD = tests/libtokentest.la $(TOKEN_TEST_LIBS)
+
+TESTS += tests/test-token-pin.sh
+EXTRA_DIST += tests/test-token-pin.sh
