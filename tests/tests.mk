@@ -28,3 +28,23 @@ tests_libfixture_la_CFLAGS = $(AM_CFLAGS)
 # The fixture's own checks.
 TESTS += tests/test-fixture.sh
 EXTRA_DIST += tests/test-fixture.sh
+
+# libp11faulty: a PKCS#11 proxy that fails on purpose (tests/mock/README).
+# Tests find it at $P11FAULTY_MODULE.
+check_LTLIBRARIES += tests/mock/libp11faulty.la
+tests_mock_libp11faulty_la_SOURCES = tests/mock/faulty.c \
+	tests/mock/faulty-control.c tests/mock/faulty-control.h
+tests_mock_libp11faulty_la_CFLAGS = $(AM_CFLAGS) $(P11KIT_CFLAGS)
+tests_mock_libp11faulty_la_LDFLAGS = -module -avoid-version -rpath /nowhere
+tests_mock_libp11faulty_la_LIBADD = -ldl -lpthread
+AM_TESTS_ENVIRONMENT += \
+	P11FAULTY_MODULE='$(abs_top_builddir)/tests/mock/.libs/libp11faulty.so'; \
+	export P11FAULTY_MODULE;
+EXTRA_DIST += tests/mock/README
+TESTS += tests/test-faulty.sh tests/mock/test-faulty-sessions
+EXTRA_DIST += tests/test-faulty.sh
+check_PROGRAMS += tests/mock/test-faulty-sessions
+tests_mock_test_faulty_sessions_SOURCES = tests/mock/test-faulty-sessions.c
+tests_mock_test_faulty_sessions_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/tests
+tests_mock_test_faulty_sessions_CFLAGS = $(AM_CFLAGS) $(P11KIT_CFLAGS)
+tests_mock_test_faulty_sessions_LDADD = tests/libfixture.la tests/libtap.la -ldl
