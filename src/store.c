@@ -198,8 +198,8 @@ enum p11mail_status p11m_store_fail(p11mail_store *st, int rc, const char *what)
 	case SQLITE_LOCKED:
 		p11m_log(P11MAIL_LOG_ERROR,
 		         "the store %s stayed locked by another process for "
-		         "%d s (%s); try again",
-		         st->path, st->wait_ms / 1000, what);
+		         "%.1f s (%s); try again later",
+		         st->path, st->wait_ms / 1000.0, what);
 		return P11MAIL_ERR_STORE_BUSY;
 	case SQLITE_NOMEM:
 		return P11MAIL_ERR_NOMEM;

@@ -1,0 +1,241 @@
+/* Unit tests of the configuration file (src/conf.c). */
+#include "config.h"
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common.h"
+#include "conf.h"
+#include "p11mail.h"
+#include "tap.h"
+#include "test-store-util.h"
+
+static char last_log[1024];
+static char *dir;
+
+static void capture_log(void *arg, enum p11mail_log_level level,
+                        const char *text)
+{
+	snprintf(last_log, sizeof(last_log), "%s", text);
+}
+
+static const char full[] = "# a workstation of the north clinic\n"
+                           "[identity]\n"
+                           "address = alice@north-clinic.test\n"
+                           "\n"
+                           "[token]\n"
+                           "module = /usr/lib/softhsm/libsofthsm2.so\n"
+                           "init-args = configdir='sql:/x'\n"
+                           "always-auth = prompt\n"
+                           "wait = 30\n"
+                           "[store]\n"
+                           "  system = no   \n"
+                           "[policy]\n"
+                           "mail-workstation = yes\n"
+                           "discovery = ask\n"
+                           "allow-weak = no\n"
+                           "[account]\n"
+                           "address = alice@north-clinic.test\n"
+                           "smtp-host = mail.north-clinic.test\n"
+                           "smtp-port = 465\n"
+                           "smtp-tls = implicit\n"
+                           "smtp-user = alice\n"
+                           "password-source = file:/home/alice/.smtp-password\n"
+                           "imap-host = mail.north-clinic.test\n"
+                           "imap-port = 993\n"
+                           "maildir = /home/alice/Maildir\n";
+
+static void test_full_file_parses(void)
+{
+	struct p11mail_config *cfg = NULL;
+	struct tok_options opts;
+
+	tap_check(p11mail_config_parse(full, "full.conf", &cfg) == P11MAIL_OK);
+	if (cfg == NULL)
+		return;
+	tap_check(strcmp(p11mail_config_get(cfg, "identity", "address"),
+	                 "alice@north-clinic.test") == 0);
+	tap_check(p11mail_config_get_bool(cfg, "store", "system", 1) == 0);
+	tap_check(p11mail_config_get_bool(cfg, "policy", "mail-workstation",
+	                                  0) == 1);
+	tap_check(p11mail_config_get_long(cfg, "account", "smtp-port", 25) ==
+	          465);
+	tap_check(p11mail_config_get_long(cfg, "account", "pop3-port", 995) ==
+	          995);
+	tap_check(p11mail_config_get(cfg, "account", "pop3-host") == NULL);
+	tap_check(p11mail_config_get(cfg, "account", "no-such-key") == NULL);
+	tap_check(p11m_config_discovery(cfg) == P11M_DISCOVERY_ASK);
+	tap_check(p11m_config_smtp_tls(cfg) == P11M_SMTP_IMPLICIT);
+
+	p11m_config_token_options(cfg, &opts);
+	tap_check(strcmp(opts.module_path, "/usr/lib/softhsm/libsofthsm2.so") ==
+	          0);
+	tap_check(strcmp(opts.init_args, "configdir='sql:/x'") == 0);
+	tap_check(opts.auth_policy == TOK_AUTH_PROMPT);
+	tap_check(opts.wait_seconds == 30);
+	tap_check(opts.pin_fn == NULL && opts.allow_prompt == 1);
+	p11mail_config_free(cfg);
+}
+
+struct bad_case {
+	const char *text;
+	const char *message; /* expected in the logged line */
+};
+
+/* Each malformed file is refused with FILE:LINE and the reason. */
+static const struct bad_case bad_cases[] = {
+        {"[token]\nmodul = x\n", "bad.conf:2: unknown key 'modul' in [token]"},
+        {"[tokens]\n", "bad.conf:1: unknown section [tokens]"},
+        {"address = a@b.test\n", "bad.conf:1: 'address' appears before"},
+        {"[store]\nsystem = maybe\n", "bad.conf:2: store.system: expected yes"},
+        {"[account]\nsmtp-port = 99999\n", "bad.conf:2: account.smtp-port"},
+        {"[account]\nsmtp-port = 25x\n", "bad.conf:2: account.smtp-port"},
+        {"[account]\nsmtp-tls = ssl\n",
+         "bad.conf:2: account.smtp-tls: unknown"},
+        {"[policy]\ndiscovery = always\n", "bad.conf:2: policy.discovery"},
+        {"[token]\nalways-auth = never\n", "bad.conf:2: token.always-auth"},
+        {"[account]\npassword-source = hunter2\n",
+         "bad.conf:2: account.password-source: expected file:"},
+        {"[token]\npin-source = 1234\n", "bad.conf:2: token.pin-source"},
+        {"[identity]\naddress = not-an-address\n", "bad.conf:2: identity."},
+        {"[identity]\naddress = a@b.test\naddress = c@d.test\n",
+         "bad.conf:3: identity.address is set twice"},
+        {"[token\nmodule = x\n", "bad.conf:1: malformed section header"},
+        {"[token]\njust some words\n", "bad.conf:2: expected 'key = value'"},
+        {"[token]\nwait = -1\n", "bad.conf:2: token.wait"},
+        {"[token]\nmodule =\n", "bad.conf:2: token.module: empty value"},
+};
+
+static void test_bad_files_refused(void)
+{
+	for (size_t i = 0; i < P11M_ARRAY_SIZE(bad_cases); i++) {
+		struct p11mail_config *cfg = (void *)&cfg;
+
+		last_log[0] = '\0';
+		if (!tap_check(p11mail_config_parse(bad_cases[i].text,
+		                                    "bad.conf", &cfg) ==
+		               P11MAIL_ERR_CONFIG) ||
+		    !tap_check(cfg == NULL) ||
+		    !tap_check(strstr(last_log, bad_cases[i].message) != NULL))
+			tap_diag("case %zu: got '%s'", i, last_log);
+	}
+}
+
+static char *write_tmp(const char *name, const char *text, mode_t mode)
+{
+	static char path[600];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, mode);
+	if (fd < 0 || write(fd, text, strlen(text)) < 0)
+		tap_check(!"cannot write a test file");
+	if (fd >= 0)
+		close(fd);
+	chmod(path, mode);
+	return path;
+}
+
+static void test_load_and_search(void)
+{
+	struct p11mail_config *cfg = NULL;
+	char xdg[600], *path;
+
+	path = write_tmp("given.conf", "[token]\nwait = 5\n", 0644);
+	tap_check(p11mail_config_load(path, &cfg) == P11MAIL_OK &&
+	          strcmp(p11mail_config_path(cfg), path) == 0 &&
+	          p11mail_config_get_long(cfg, "token", "wait", 0) == 5);
+	p11mail_config_free(cfg);
+
+	/* An explicit file that is missing is an error, not an empty one. */
+	last_log[0] = '\0';
+	tap_check(p11mail_config_load("/nonexistent/p11mail.conf", &cfg) ==
+	          P11MAIL_ERR_CONFIG);
+	tap_check(strstr(last_log, "/nonexistent/p11mail.conf") != NULL);
+
+	setenv("P11MAIL_CONFIG", path, 1);
+	tap_check(p11mail_config_load(NULL, &cfg) == P11MAIL_OK &&
+	          p11mail_config_get_long(cfg, "token", "wait", 0) == 5);
+	p11mail_config_free(cfg);
+	unsetenv("P11MAIL_CONFIG");
+
+	snprintf(xdg, sizeof(xdg), "%s/xdg", dir);
+	mkdir(xdg, 0700);
+	setenv("XDG_CONFIG_HOME", xdg, 1);
+	tap_check(p11mail_config_load(NULL, &cfg) == P11MAIL_OK);
+	tap_check(access("/etc/p11mail/p11mail.conf", F_OK) == 0 ||
+	          p11mail_config_path(cfg) == NULL);
+	p11mail_config_free(cfg);
+	mkdir(strcat(xdg, "/p11mail"), 0700);
+	write_tmp("xdg/p11mail/p11mail.conf", "[token]\nwait = 7\n", 0600);
+	tap_check(p11mail_config_load(NULL, &cfg) == P11MAIL_OK &&
+	          p11mail_config_get_long(cfg, "token", "wait", 0) == 7);
+	p11mail_config_free(cfg);
+}
+
+static void test_secret_sources(void)
+{
+	char source[700], *secret = NULL;
+	struct p11mail_config *cfg = NULL;
+	struct tok_options opts;
+	struct tok_pin_request req = {0};
+	char pin[64];
+
+	snprintf(source, sizeof(source), "file:%s",
+	         write_tmp("pin", "123456\n", 0600));
+	tap_check(p11mail_secret_read(source, &secret) == P11MAIL_OK &&
+	          strcmp(secret, "123456") == 0);
+	p11mail_secret_free(secret);
+
+	write_tmp("pin", "123456\n", 0640);
+	last_log[0] = '\0';
+	tap_check(p11mail_secret_read(source, &secret) == P11MAIL_ERR_CONFIG &&
+	          secret == NULL);
+	tap_check(strstr(last_log, "group or others can read it") != NULL);
+	tap_check(p11mail_secret_read("env:PIN", &secret) ==
+	          P11MAIL_ERR_CONFIG);
+	tap_check(p11mail_secret_read("file:/nonexistent/pin", &secret) ==
+	          P11MAIL_ERR_CONFIG);
+
+	/* The token options read the PIN through the callback, on demand. */
+	write_tmp("pin", "654321", 0600);
+	{
+		char text[800];
+
+		snprintf(text, sizeof(text), "[token]\npin-source = %s\n",
+		         source);
+		tap_check(p11mail_config_parse(text, "t", &cfg) == P11MAIL_OK);
+	}
+	p11m_config_token_options(cfg, &opts);
+	tap_check(opts.pin_fn != NULL &&
+	          opts.pin_fn(opts.pin_arg, &req, pin, sizeof(pin)) == 0 &&
+	          strcmp(pin, "654321") == 0);
+	tap_check(opts.pin_fn(opts.pin_arg, &req, pin, 4) == -1);
+	p11mail_wipe(pin, sizeof(pin));
+	p11mail_config_free(cfg);
+}
+
+static const struct tap_case cases[] = {
+        {"test_full_file_parses", test_full_file_parses},
+        {"test_bad_files_refused", test_bad_files_refused},
+        {"test_load_and_search", test_load_and_search},
+        {"test_secret_sources", test_secret_sources},
+};
+
+int main(void)
+{
+	int rc;
+
+	dir = tsu_tempdir();
+	if (dir == NULL)
+		tap_skip_all("cannot make a temporary directory");
+	p11mail_set_log(capture_log, NULL);
+	rc = tap_run(cases, P11M_ARRAY_SIZE(cases));
+	tsu_rmtree(dir);
+	free(dir);
+	return rc;
+}
