@@ -233,9 +233,13 @@ enum certcheck_chain certcheck_chain(OSSL_LIB_CTX *libctx, X509_STORE *anchors,
 		snprintf(problem, size, "cannot check the certificate chain");
 		goto out;
 	}
+	/*
+	 * OpenSSL's S/MIME encryption purpose demands keyEncipherment even of
+	 * EC keys; certcheck_policy judges the leaf's usage instead.
+	 */
 	X509_STORE_CTX_set_purpose(ctx, use == CERTCHECK_SIGN
 	                                        ? X509_PURPOSE_SMIME_SIGN
-	                                        : X509_PURPOSE_SMIME_ENCRYPT);
+	                                        : X509_PURPOSE_ANY);
 	if (X509_verify_cert(ctx) == 1) {
 		res = CERTCHECK_TRUSTED;
 		goto out;

@@ -5,7 +5,6 @@
 #include "config.h"
 
 #include <limits.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,26 +27,18 @@ static const struct p11mail_smime_limits default_limits = {
         .max_certs = 16,
 };
 
-static pthread_once_t libctx_once = PTHREAD_ONCE_INIT;
-static OSSL_LIB_CTX *libctx_global;
-
-static void libctx_create(void)
+/* Token settings for the provider; P11MAIL_MODULE picks a module. */
+static enum p11mail_status make_libctx(p11mail_smime *smime)
 {
-	OSSL_LIB_CTX *ctx = OSSL_LIB_CTX_new();
+	struct tok_options opts = {0};
+	enum p11mail_status st;
 
-	if (ctx == NULL)
-		return;
-	if (OSSL_PROVIDER_load(ctx, "default") == NULL) {
-		OSSL_LIB_CTX_free(ctx);
-		return;
-	}
-	libctx_global = ctx;
-}
-
-OSSL_LIB_CTX *smime_libctx(void)
-{
-	pthread_once(&libctx_once, libctx_create);
-	return libctx_global;
+	opts.module_path = p11m_getenv("P11MAIL_MODULE");
+	opts.init_args = p11m_getenv("P11MAIL_INIT_ARGS");
+	st = p11m_libctx_new(&opts, &smime->lc);
+	if (st == P11MAIL_OK)
+		smime->libctx = p11m_libctx_get(smime->lc);
+	return st;
 }
 
 void smime_log_openssl(const char *what)
@@ -64,20 +55,23 @@ void smime_log_openssl(const char *what)
 enum p11mail_status p11mail_smime_new(p11mail_smime **out)
 {
 	p11mail_smime *smime;
+	enum p11mail_status st;
 
 	*out = NULL;
 	mime_init();
 	smime = calloc(1, sizeof(*smime));
 	if (smime == NULL)
 		return P11MAIL_ERR_NOMEM;
-	smime->libctx = smime_libctx();
 	smime->anchors = sk_X509_new_null();
 	smime->chain = sk_X509_new_null();
 	smime->limits = default_limits;
-	if (smime->libctx == NULL || smime->anchors == NULL ||
-	    smime->chain == NULL) {
+	st = make_libctx(smime);
+	if (st == P11MAIL_OK &&
+	    (smime->anchors == NULL || smime->chain == NULL))
+		st = P11MAIL_ERR_NOMEM;
+	if (st != P11MAIL_OK) {
 		p11mail_smime_free(smime);
-		return P11MAIL_ERR_CRYPTO;
+		return st;
 	}
 	*out = smime;
 	return P11MAIL_OK;
@@ -96,6 +90,8 @@ void p11mail_smime_free(p11mail_smime *smime)
 	sk_X509_pop_free(smime->chain, X509_free);
 	EVP_PKEY_free(smime->key);
 	X509_free(smime->cert);
+	/* keys and certificates first: they may hold token objects */
+	p11m_libctx_free(smime->lc);
 	free(smime);
 }
 
@@ -430,6 +426,19 @@ static enum p11mail_status load_from_store(p11mail_smime *smime,
 	return st;
 }
 
+/* A token key, and the certificate stored with it when none was given. */
+static enum p11mail_status load_from_token(p11mail_smime *smime,
+                                           const char *uri, int want_cert,
+                                           EVP_PKEY **key, X509 **cert)
+{
+	enum p11mail_status st;
+
+	st = p11m_libctx_load_key(smime->lc, uri, key);
+	if (st == P11MAIL_OK && want_cert)
+		st = p11m_libctx_load_cert(smime->lc, uri, cert);
+	return st;
+}
+
 enum p11mail_status p11mail_smime_set_identity(p11mail_smime *smime,
                                                const char *key,
                                                const char *cert_file,
@@ -442,12 +451,17 @@ enum p11mail_status p11mail_smime_set_identity(p11mail_smime *smime,
 
 	if (key == NULL && cert_file == NULL)
 		return P11MAIL_ERR_ARGS;
-	if (key != NULL)
+	if (key != NULL && strncmp(key, "pkcs11:", 7) == 0)
+		st = load_from_token(smime, key, cert_file == NULL, &pkey,
+		                     &cert);
+	else if (key != NULL)
 		st = load_from_store(smime, key, &pkey, &cert);
 	else
 		st = P11MAIL_OK; /* certificate only: enough to encrypt */
 	if (st != P11MAIL_OK) {
-		p11m_log(P11MAIL_LOG_ERROR, "no private key at %s", key);
+		/* the query may carry pin-value: never log it */
+		p11m_log(P11MAIL_LOG_ERROR, "no private key at %.*s",
+		         (int)strcspn(key, "?"), key);
 		goto out;
 	}
 	if (cert_file != NULL) {

@@ -11,6 +11,7 @@
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 
+#include "libctx.h"
 #include "p11mail.h"
 
 /* Candidate certificates for one address, as given or looked up. */
@@ -20,7 +21,8 @@ struct smime_candidate {
 };
 
 struct p11mail_smime {
-	OSSL_LIB_CTX *libctx; /* borrowed from smime_libctx() */
+	p11m_libctx *lc;      /* default provider plus the token provider */
+	OSSL_LIB_CTX *libctx; /* borrowed from lc */
 	const char *propq;
 
 	struct p11mail_cert_source source;
@@ -37,13 +39,6 @@ struct p11mail_smime {
 
 	struct p11mail_smime_limits limits;
 };
-
-/*
- * The library context every CMS operation runs in, created once per
- * process with the providers S/MIME needs.  Borrowed; never freed.
- * Returns NULL when it cannot be created.
- */
-OSSL_LIB_CTX *smime_libctx(void);
 
 /* Reads one certificate (PEM or DER) from memory into the context. */
 enum p11mail_status smime_cert_from_buf(p11mail_smime *smime,

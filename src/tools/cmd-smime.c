@@ -176,8 +176,11 @@ p11mail_smime *smime_setup(const struct smime_opts *o, int need_key)
 		st = p11mail_smime_set_identity(smime, o->key, o->cert,
 		                                o->chain);
 		if (st != P11MAIL_OK) {
-			tool_error("cannot use the identity %s: %s",
-			           o->key != NULL ? o->key : o->cert,
+			const char *who = o->key != NULL ? o->key : o->cert;
+
+			/* a URI's query may hold pin-value: never print it */
+			tool_error("cannot use the identity %.*s: %s",
+			           (int)strcspn(who, "?"), who,
 			           p11mail_strerror(st));
 			goto fail;
 		}
