@@ -184,7 +184,7 @@ static int set_saltlen(struct sig_ctx *ctx, const OSSL_PARAM *p)
 		if (len == 0 && strcmp(s, "0") != 0)
 			len = -4;
 	}
-	if (len < RSA_PSS_SALTLEN_AUTO) {
+	if (len < RSA_PSS_SALTLEN_MAX) {
 		p11prov_raise(ctx->prov, P11MAIL_ERR_ARGS,
 		              "invalid PSS salt length");
 		return 0;
