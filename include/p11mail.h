@@ -490,6 +490,16 @@ P11MAIL_EXPORT enum p11mail_status
 p11mail_discover_add_crl_file(struct p11mail_discover *disc,
 			      const char *path);
 
+/*
+ * Uses the workstation store (borrowed; it must outlive disc): its anchors
+ * for the address's domain judge candidates, and its cache keeps results
+ * (address-bound certificates and "nothing found").  NULL stops using it.
+ */
+struct p11mail_store;
+P11MAIL_EXPORT enum p11mail_status
+p11mail_discover_use_store(struct p11mail_discover *disc,
+			   struct p11mail_store *store);
+
 /* Sets the network timeout per query or connection, in seconds (1-60). */
 P11MAIL_EXPORT enum p11mail_status
 p11mail_discover_set_timeout(struct p11mail_discover *disc, int seconds);

@@ -28,6 +28,7 @@ struct p11mail_discover {
 	int timeout;
 	struct p11mail_discover_cache cache;
 	int have_cache;
+	p11mail_store *store; /* borrowed */
 	int ttl;
 	int negative_ttl;
 };
@@ -60,6 +61,7 @@ struct run {
 	int ldap_looked_up; /* SRV records were already asked for */
 	struct p11m_srv *srv;
 	size_t srv_count;
+	X509_STORE *anchors; /* with the store's, when there is one */
 };
 
 enum p11mail_status p11mail_discover_new(struct p11mail_discover **out)
@@ -118,40 +120,76 @@ p11mail_discover_set_dns_server(struct p11mail_discover *disc,
 	return P11MAIL_OK;
 }
 
-/* Copies one certificate or CRL from the caller's store into ours. */
-static int copy_object(struct p11mail_discover *disc, X509_OBJECT *obj)
+/* Copies the certificates and CRLs of src into dst, saying what it found. */
+static enum p11mail_status store_copy(X509_STORE *dst, X509_STORE *src,
+                                      int *certs, int *crls)
 {
-	X509 *cert = X509_OBJECT_get0_X509(obj);
-	X509_CRL *crl = X509_OBJECT_get0_X509_CRL(obj);
+	STACK_OF(X509_OBJECT) * objs;
+	enum p11mail_status st = P11MAIL_OK;
 
-	if (cert != NULL) {
-		disc->have_anchors = 1;
-		return X509_STORE_add_cert(disc->anchors, cert);
+	if (!X509_STORE_lock(src))
+		return P11MAIL_ERR_INTERNAL;
+	objs = X509_STORE_get0_objects(src);
+	for (int i = 0; i < sk_X509_OBJECT_num(objs) && st == P11MAIL_OK; i++) {
+		X509_OBJECT *obj = sk_X509_OBJECT_value(objs, i);
+		X509 *cert = X509_OBJECT_get0_X509(obj);
+		X509_CRL *crl = X509_OBJECT_get0_X509_CRL(obj);
+
+		if (cert != NULL && X509_STORE_add_cert(dst, cert))
+			*certs = 1;
+		else if (crl != NULL && X509_STORE_add_crl(dst, crl))
+			*crls = 1;
+		else if (cert != NULL || crl != NULL)
+			st = P11MAIL_ERR_NOMEM;
 	}
-	if (crl != NULL) {
-		disc->have_crl = 1;
-		return X509_STORE_add_crl(disc->anchors, crl);
-	}
-	return 1;
+	X509_STORE_unlock(src);
+	return st;
 }
 
 enum p11mail_status p11mail_discover_set_anchors(struct p11mail_discover *disc,
                                                  struct x509_store_st *store)
 {
-	STACK_OF(X509_OBJECT) * objs;
-	enum p11mail_status st = P11MAIL_OK;
-
 	if (disc == NULL || store == NULL)
 		return P11MAIL_ERR_ARGS;
-	if (!X509_STORE_lock(store))
-		return P11MAIL_ERR_INTERNAL;
-	objs = X509_STORE_get0_objects(store);
-	for (int i = 0; i < sk_X509_OBJECT_num(objs); i++)
-		if (!copy_object(disc, sk_X509_OBJECT_value(objs, i))) {
-			st = P11MAIL_ERR_NOMEM;
-			break;
-		}
-	X509_STORE_unlock(store);
+	return store_copy(disc->anchors, store, &disc->have_anchors,
+	                  &disc->have_crl);
+}
+
+enum p11mail_status p11mail_discover_use_store(struct p11mail_discover *disc,
+                                               p11mail_store *store)
+{
+	if (disc == NULL)
+		return P11MAIL_ERR_ARGS;
+	disc->store = store;
+	disc->have_cache = store != NULL;
+	if (store != NULL)
+		p11m_disc_store_cache(store, &disc->cache);
+	return P11MAIL_OK;
+}
+
+/*
+ * The anchors of this run: those given to disc, plus the store's anchors
+ * for the domain.  Sets run->judge.anchors, or leaves it NULL for none.
+ */
+static enum p11mail_status run_anchors(struct run *run)
+{
+	struct p11mail_discover *disc = run->disc;
+	enum p11mail_status st;
+	int certs = disc->have_anchors, crls = 0, added = 0;
+
+	if (disc->store == NULL) {
+		run->judge.anchors = certs ? disc->anchors : NULL;
+		return P11MAIL_OK;
+	}
+	run->anchors = X509_STORE_new();
+	if (run->anchors == NULL)
+		return P11MAIL_ERR_NOMEM;
+	st = store_copy(run->anchors, disc->anchors, &certs, &crls);
+	if (st == P11MAIL_OK)
+		st = p11m_disc_store_anchors(disc->store, run->judge.domain,
+		                             run->anchors, &added);
+	if (st == P11MAIL_OK && (certs || added))
+		run->judge.anchors = run->anchors;
 	return st;
 }
 
@@ -566,8 +604,10 @@ enum p11mail_status p11mail_discover_run(struct p11mail_discover *disc,
 	if (p11m_disc_split_address(address, &run.judge.domain) != P11MAIL_OK)
 		return P11MAIL_ERR_ARGS;
 	run.judge.address = address;
-	run.judge.anchors = disc->have_anchors ? disc->anchors : NULL;
 	run.judge.check_crl = disc->have_crl;
+	st = run_anchors(&run);
+	if (st != P11MAIL_OK)
+		goto out;
 
 	run.result = calloc(1, sizeof(*run.result));
 	if (run.result == NULL) {
@@ -596,6 +636,7 @@ out:
 	p11m_dns_free(run.dns);
 	p11m_srv_free(run.srv, run.srv_count);
 	free(run.ldap_url);
+	X509_STORE_free(run.anchors);
 	return st;
 }
 

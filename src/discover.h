@@ -161,4 +161,16 @@ void p11m_verdict_clear(struct p11m_verdict *v);
 enum p11mail_status p11m_disc_split_address(const char *address,
                                             const char **domain);
 
+/* Fills *out with a cache kept in the workstation store. */
+void p11m_disc_store_cache(p11mail_store *store,
+                           struct p11mail_discover_cache *out);
+
+/*
+ * Adds the store's anchors for domain to into; *added says whether there
+ * were any.
+ */
+enum p11mail_status p11m_disc_store_anchors(p11mail_store *store,
+                                            const char *domain,
+                                            X509_STORE *into, int *added);
+
 #endif /* P11MAIL_DISCOVER_H */

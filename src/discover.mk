@@ -1,4 +1,5 @@
 # Certificate discovery (DNS CERT and LDAP), part of the public library.
 src_libp11mail_la_SOURCES += src/discover.h src/discover.c \
 	src/discover-dns.c src/discover-srv.c src/discover-ldap.c \
-	src/discover-fetch.c src/discover-list.c src/discover-judge.c
+	src/discover-fetch.c src/discover-list.c src/discover-judge.c \
+	src/discover-store.c

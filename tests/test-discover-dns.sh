@@ -190,6 +190,23 @@ check "as revoked" has out "^candidate 1: revoked"
 run "a good certificate passes the CRL check" 0 \
   $D $A --crl "$T/ca.crl" "alice@$N"
 
+# --- the workstation store as cache -----------------------------------------
+DS="$P11MAIL --store $T/store discover --timeout 1"
+run "with a store: found and cached" 0 \
+  $DS --dns-server "127.0.0.1:$DNS_PORT" $A "alice@$N"
+run "the cached result needs no DNS" 0 $DS --dns-server 127.0.0.1:1 $A \
+  "alice@$N"
+check "and says it is cached" has out "(cached)"
+check "it is the same certificate" has out "chosen: $(cert_sha256 alice)"
+run "a cached certificate is judged again: no anchor, not used" 1 \
+  $DS --dns-server 127.0.0.1:1 "alice@$N"
+check "it is reported untrusted" has out "no trust anchor is configured"
+run "nothing found is cached too" 1 \
+  $DS --dns-server "127.0.0.1:$DNS_PORT" $A "nobody@$N"
+run "the negative entry answers without DNS" 1 \
+  $DS --dns-server 127.0.0.1:1 $A "nobody@$N"
+check "and says so" has err "remembered from an earlier lookup"
+
 # --- nothing, garbage, errors -----------------------------------------------
 run "no records anywhere" 1 $D $A "nobody@$N"
 check "says nothing is published" has err "no certificate published for"

@@ -31,6 +31,9 @@ static void discover_help(void)
 	       "  -o, --output FILE    write the chosen certificate there as "
 	       "PEM\n"
 	       "      --json           machine-readable report on stdout\n"
+	       "With --store (or P11MAIL_STORE), the store's anchors for the "
+	       "domain are used\ntoo, and results are cached there (found: "
+	       "1 hour, nothing found: 5 minutes).\n"
 	       "  -h, --help           this help\n\n"
 	       "Exit status: 0 a usable certificate was found, 1 none, "
 	       "2 usage error.\n");
@@ -264,6 +267,7 @@ int cmd_discover(const struct tool_globals *g, int argc, char **argv)
 	struct discover_opts o = {.json = g->json};
 	struct p11mail_discovery *result = NULL;
 	struct p11mail_discover *disc = NULL;
+	p11mail_store *store = NULL;
 	enum p11mail_status st;
 	int c, rc;
 
@@ -293,6 +297,18 @@ int cmd_discover(const struct tool_globals *g, int argc, char **argv)
 		goto out;
 	}
 
+	/* With a store: its anchors for the domain, and its cache. */
+	if (g->store != NULL) {
+		st = p11mail_store_open(g->store, &store);
+		if (st != P11MAIL_OK) {
+			tool_error("cannot open the store %s: %s", g->store,
+			           p11mail_strerror(st));
+			rc = tool_exit_status(st);
+			goto out;
+		}
+		p11mail_discover_use_store(disc, store);
+	}
+
 	st = p11mail_discover_run(disc, argv[optind], &result);
 	if (st == P11MAIL_ERR_ARGS) {
 		rc = tool_usage_error("'%s' is not a mail address "
@@ -310,5 +326,6 @@ int cmd_discover(const struct tool_globals *g, int argc, char **argv)
 out:
 	p11mail_discovery_free(result);
 	p11mail_discover_free(disc);
+	p11mail_store_close(store);
 	return rc;
 }
