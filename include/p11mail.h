@@ -728,6 +728,297 @@ p11mail_verify_result_free(struct p11mail_verify_result *result);
 
 /* ---- end of S/MIME ---------------------------------------------------- */
 
+/* ---- Mail transport: SMTP submission, IMAP/POP3 fetch, Maildir -------- */
+
+/* How the connection to a mail server is protected. */
+enum p11mail_tls {
+	P11MAIL_TLS_STARTTLS = 0, /* plain, then STARTTLS; refused without */
+	P11MAIL_TLS_IMPLICIT,	  /* TLS from the first byte (smtps, imaps) */
+	P11MAIL_TLS_NONE	  /* no TLS; a password only to loopback */
+};
+
+/*
+ * One mail server.  Strings are borrowed; the server certificate is always
+ * verified, against ca_file when set, else the system's anchors.
+ */
+struct p11mail_server {
+	const char *host;
+	unsigned int port;    /* 0: the protocol's port for tls */
+	enum p11mail_tls tls;
+	const char *user;     /* NULL: no login */
+	const char *password; /* secret; never logged or traced */
+	const char *ca_file;  /* PEM file of anchors, or NULL */
+	long timeout;	      /* seconds to connect or stall; 0: 30 */
+};
+
+/* The SMTP envelope: sender and recipients (addr-specs, deduplicated). */
+struct p11mail_envelope {
+	char *from;
+	char **rcpt;
+	size_t rcpt_count;
+};
+
+/* Makes an envelope with sender from (may be NULL for now); free it with
+ * p11mail_envelope_free. */
+P11MAIL_EXPORT enum p11mail_status
+p11mail_envelope_new(const char *from, struct p11mail_envelope **out);
+
+/* Adds a recipient unless already there; P11MAIL_ERR_ARGS when invalid. */
+P11MAIL_EXPORT enum p11mail_status
+p11mail_envelope_add_rcpt(struct p11mail_envelope *env, const char *addr);
+
+/* Releases an envelope; accepts NULL. */
+P11MAIL_EXPORT void p11mail_envelope_free(struct p11mail_envelope *env);
+
+/*
+ * Reads the envelope of an RFC 5322 message: the sender is from when given,
+ * else Sender, else the single From; recipients are To, Cc and Bcc.
+ * P11MAIL_ERR_FORMAT (logged) when there is no sender or no recipient.
+ */
+P11MAIL_EXPORT enum p11mail_status
+p11mail_message_envelope(const unsigned char *msg, size_t len,
+			 const char *from, struct p11mail_envelope **out);
+
+/*
+ * The sender of a message (Sender, else the single From) as an addr-spec
+ * in *out (free()); P11MAIL_ERR_NOT_FOUND when there is none.  Logs only
+ * when the message is malformed.
+ */
+P11MAIL_EXPORT enum p11mail_status
+p11mail_message_sender(const unsigned char *msg, size_t len, char **out);
+
+/*
+ * Copies a message without its Bcc and Resent-Bcc fields, with CRLF line
+ * ends and a final CRLF; nothing else changes.  Free out with free().
+ */
+P11MAIL_EXPORT enum p11mail_status
+p11mail_message_strip_bcc(const unsigned char *msg, size_t len,
+			  unsigned char **out, size_t *out_len);
+
+/*
+ * Checks that msg is a mail message (starts with a header field, parses,
+ * has From).  P11MAIL_ERR_FORMAT with a static reason in *reason when not;
+ * with reason NULL the reason is logged instead.
+ */
+P11MAIL_EXPORT enum p11mail_status
+p11mail_message_check(const unsigned char *msg, size_t len,
+		      const char **reason);
+
+/* What the root of a message is, from its Content-Type alone. */
+enum p11mail_message_kind {
+	P11MAIL_MESSAGE_PLAIN = 0,
+	P11MAIL_MESSAGE_SIGNED,	  /* multipart/signed or signed-data */
+	P11MAIL_MESSAGE_ENCRYPTED /* enveloped or authEnveloped data */
+};
+
+/* What the inbox shows of a message: one-line texts, UTF-8. */
+struct p11mail_message_summary {
+	char *from;    /* the From field as display text */
+	char *date;    /* "YYYY-MM-DD HH:MM" UTC, or "" */
+	int64_t time;  /* the Date as Unix time, or 0 */
+	char *subject; /* decoded */
+	enum p11mail_message_kind kind;
+};
+
+/* Summarizes a message (P11MAIL_ERR_FORMAT when malformed, logged). */
+P11MAIL_EXPORT enum p11mail_status
+p11mail_message_summarize(const unsigned char *msg, size_t len,
+			  struct p11mail_message_summary **out);
+
+/* Releases a summary; accepts NULL. */
+P11MAIL_EXPORT void
+p11mail_message_summary_free(struct p11mail_message_summary *summary);
+
+/*
+ * Submits msg (CRLF line ends) over SMTP with env.  One refused recipient
+ * fails the whole submission.  P11MAIL_ERR_TRANSPORT when the server
+ * cannot be reached or refuses, P11MAIL_ERR_AUTH for refused credentials.
+ */
+P11MAIL_EXPORT enum p11mail_status
+p11mail_smtp_submit(const struct p11mail_server *srv,
+		    const struct p11mail_envelope *env,
+		    const unsigned char *msg, size_t len);
+
+/*
+ * Delivers msg into the Maildir dir (created when missing): written into
+ * tmp/, flushed, moved into new/.  Sets *id, the unique name (free()).
+ */
+P11MAIL_EXPORT enum p11mail_status
+p11mail_maildir_deliver(const char *dir, const unsigned char *msg, size_t len,
+			char **id);
+
+/* One message of a Maildir. */
+struct p11mail_maildir_entry {
+	char *id;      /* unique name, without the ":2," flags */
+	char *path;    /* the file in new/ or cur/ */
+	int64_t mtime; /* delivery time */
+	size_t size;
+	int seen;      /* the S flag is set */
+};
+
+/* The messages of a Maildir, oldest first. */
+struct p11mail_maildir_list {
+	size_t count;
+	struct p11mail_maildir_entry *entries;
+};
+
+/* Lists new/ and cur/ (a missing Maildir is empty); free the list with
+ * p11mail_maildir_list_free. */
+P11MAIL_EXPORT enum p11mail_status
+p11mail_maildir_list(const char *dir, struct p11mail_maildir_list **out);
+
+/* Releases a list; accepts NULL. */
+P11MAIL_EXPORT void
+p11mail_maildir_list_free(struct p11mail_maildir_list *list);
+
+/* Reads message id (64 MiB at most) into out (free()); NOT_FOUND if gone. */
+P11MAIL_EXPORT enum p11mail_status
+p11mail_maildir_read(const char *dir, const char *id, unsigned char **out,
+		     size_t *out_len);
+
+/* Removes message id from the Maildir. */
+P11MAIL_EXPORT enum p11mail_status p11mail_maildir_remove(const char *dir,
+							  const char *id);
+
+/*
+ * Queues msg with its envelope in the outbox Maildir; *id names it
+ * (free()).  The envelope is stored as X-P11mail-Envelope-* lines first.
+ */
+P11MAIL_EXPORT enum p11mail_status
+p11mail_queue_add(const char *outbox, const struct p11mail_envelope *env,
+		  const unsigned char *msg, size_t len, char **id);
+
+/* Reads a queued message: its envelope and the message (free() both). */
+P11MAIL_EXPORT enum p11mail_status
+p11mail_queue_read(const char *outbox, const char *id,
+		   struct p11mail_envelope **env, unsigned char **msg,
+		   size_t *len);
+
+/* Which protocol a fetch speaks. */
+enum p11mail_fetch_proto {
+	P11MAIL_FETCH_IMAP = 0, /* UIDs above the last one fetched */
+	P11MAIL_FETCH_POP3	/* UIDLs not fetched before */
+};
+
+/* What one fetch did; filled even when it stopped on an error. */
+struct p11mail_fetch_stats {
+	size_t listed;	/* new messages on the server */
+	size_t fetched; /* stored in the Maildir */
+	size_t skipped; /* malformed, reported and left on the server */
+};
+
+/*
+ * Fetches new messages of mailbox (IMAP; NULL: INBOX) into maildir,
+ * remembering in state_file what was fetched so that a re-run fetches
+ * nothing twice.  Nothing is deleted on the server.
+ */
+P11MAIL_EXPORT enum p11mail_status
+p11mail_fetch(const struct p11mail_server *srv,
+	      enum p11mail_fetch_proto proto, const char *mailbox,
+	      const char *maildir, const char *state_file,
+	      struct p11mail_fetch_stats *stats);
+
+/* The mail account of the configuration ([account]). */
+struct p11mail_account;
+
+/* The servers of an account. */
+enum p11mail_service {
+	P11MAIL_SERVICE_SMTP = 0,
+	P11MAIL_SERVICE_IMAP,
+	P11MAIL_SERVICE_POP3
+};
+
+/*
+ * Reads [account] of cfg (borrowed: it must outlive the account).  The
+ * Maildir and outbox default to store_dir/Maildir and store_dir/outbox.
+ * Free with p11mail_account_free, which wipes the password.
+ */
+P11MAIL_EXPORT enum p11mail_status
+p11mail_account_load(const struct p11mail_config *cfg, const char *store_dir,
+		     struct p11mail_account **out);
+
+/* Releases an account and wipes its password; accepts NULL. */
+P11MAIL_EXPORT void p11mail_account_free(struct p11mail_account *acct);
+
+/* The account's address, Maildir, outbox and fetch state file (borrowed;
+ * the address may be NULL). */
+P11MAIL_EXPORT const char *
+p11mail_account_address(const struct p11mail_account *acct);
+P11MAIL_EXPORT const char *
+p11mail_account_maildir(const struct p11mail_account *acct);
+P11MAIL_EXPORT const char *
+p11mail_account_outbox(const struct p11mail_account *acct);
+P11MAIL_EXPORT const char *
+p11mail_account_state_file(const struct p11mail_account *acct);
+
+/* Overrides the CA file, the Maildir, or a server's TLS mode. */
+P11MAIL_EXPORT enum p11mail_status
+p11mail_account_set_ca_file(struct p11mail_account *acct, const char *path);
+P11MAIL_EXPORT enum p11mail_status
+p11mail_account_set_maildir(struct p11mail_account *acct, const char *dir);
+P11MAIL_EXPORT enum p11mail_status
+p11mail_account_set_tls(struct p11mail_account *acct,
+			enum p11mail_service service, enum p11mail_tls tls);
+
+/*
+ * Describes one server of the account in *out (strings borrowed from
+ * acct), reading the password from its source on first use.
+ * P11MAIL_ERR_NOT_FOUND when that server is not configured.
+ */
+P11MAIL_EXPORT enum p11mail_status
+p11mail_account_server(struct p11mail_account *acct,
+		       enum p11mail_service service,
+		       struct p11mail_server *out);
+
+/*
+ * Sends msg: queues it in the outbox, submits it when an SMTP server is
+ * configured and removes it from the queue once accepted (*sent = 1).
+ * Whenever the message stays in the outbox, even on failure, *queued_id
+ * names it (free()).
+ */
+P11MAIL_EXPORT enum p11mail_status
+p11mail_send_message(struct p11mail_account *acct,
+		     const struct p11mail_envelope *env,
+		     const unsigned char *msg, size_t len, int *sent,
+		     char **queued_id);
+
+/*
+ * Retries every queued message; each one the server accepts is removed.
+ * Counts are set even on failure; the status is that of the last failure.
+ */
+P11MAIL_EXPORT enum p11mail_status
+p11mail_send_queue(struct p11mail_account *acct, size_t *sent,
+		   size_t *failed);
+
+/*
+ * Loads the configuration (config_path, or the default search), decides
+ * the store directory (store_dir, or the default) and reads the account.
+ * Free *cfg after *out: the account borrows from it.
+ */
+P11MAIL_EXPORT enum p11mail_status
+p11mail_account_open(const char *config_path, const char *store_dir,
+		     struct p11mail_config **cfg, struct p11mail_account **out);
+
+/*
+ * Reads a whole message from path ("-" or NULL: standard input), at most
+ * max bytes (P11MAIL_ERR_LIMIT beyond).  Free out with free().
+ */
+P11MAIL_EXPORT enum p11mail_status
+p11mail_message_load(const char *path, size_t max, unsigned char **out,
+		     size_t *out_len);
+
+/*
+ * Makes an S/MIME context for mail: the store's anchors and individually
+ * trusted certificates are its anchors; the cached certificates of each
+ * address are candidates for encryption.  All is copied; free the context
+ * with p11mail_smime_free.
+ */
+P11MAIL_EXPORT enum p11mail_status
+p11mail_mail_smime_new(p11mail_store *store, const char *const *addresses,
+		       size_t count, p11mail_smime **out);
+
+/* ---- end of mail transport -------------------------------------------- */
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,0 +1,434 @@
+/*
+ * p11mail read: shows one message of the local Maildir.  An encrypted
+ * message is decrypted with this workstation's identity (on the token); a
+ * signed one is verified and its signer and trust are reported on stderr,
+ * never inside the message text.  A valid signer that is not trusted yet
+ * can be trusted on the spot when a person is at the terminal; otherwise
+ * the command that would trust it is printed.
+ */
+#include "config.h"
+
+#include <ctype.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "tool.h"
+
+/* Registered in commands.def. */
+int cmd_read(const struct tool_globals *g, int argc, char **argv);
+
+struct read_opts {
+	const char *maildir;
+	const char *which;
+	int no_prompt;
+	int json;
+};
+
+/* Everything read works with, released together. */
+struct read_ctx {
+	struct p11mail_config *cfg;
+	struct p11mail_account *acct;
+	p11mail_store *store;
+	p11mail_smime *smime;
+	char *id;
+	unsigned char *msg; /* as stored */
+	size_t msg_len;
+	unsigned char *plain; /* decrypted, wiped on release */
+	size_t plain_len;
+	int authenticated;
+	struct p11mail_verify_result *vr;
+};
+
+static const char read_help[] =
+        "Usage: p11mail read [OPTIONS] N|ID\n"
+        "Shows message N of 'p11mail inbox' (or the one with that Maildir "
+        "ID):\ndecrypts it with this workstation's identity, verifies its "
+        "signature and\nreports the signer and trust on stderr.\n\n"
+        "      --maildir DIR  local Maildir (default: [account] maildir)\n"
+        "      --no-prompt    never ask to trust a new signer\n"
+        "      --json         the report as JSON on stdout, no message\n"
+        "  -h, --help         this help\n\n"
+        "Exit status: 0 shown (signed and trusted, or not signed), 3 signer "
+        "not\ntrusted, 4 signature invalid or not checkable, 1 failure.\n";
+
+static int read_parse(const struct tool_globals *g, int argc, char **argv,
+                      struct read_opts *o)
+{
+	static const struct option options[] = {
+	        {"maildir", required_argument, NULL, 'M'},
+	        {"no-prompt", no_argument, NULL, 'n'},
+	        {"json", no_argument, NULL, 'j'},
+	        {"help", no_argument, NULL, 'h'},
+	        {NULL, 0, NULL, 0},
+	};
+	int c;
+
+	memset(o, 0, sizeof(*o));
+	o->json = g->json;
+	while ((c = getopt_long(argc, argv, "h", options, NULL)) != -1) {
+		if (c == 'M')
+			o->maildir = optarg;
+		else if (c == 'n')
+			o->no_prompt = 1;
+		else if (c == 'j')
+			o->json = 1;
+		else if (c == 'h')
+			return fputs(read_help, stdout), -1;
+		else
+			return TOOL_EXIT_USAGE;
+	}
+	if (argc - optind != 1)
+		return tool_usage_error("read takes one message number or ID");
+	o->which = argv[optind];
+	return TOOL_EXIT_OK;
+}
+
+static void read_release(struct read_ctx *c)
+{
+	p11mail_verify_result_free(c->vr);
+	p11mail_smime_release(c->plain, c->plain_len);
+	p11mail_smime_free(c->smime);
+	p11mail_store_close(c->store);
+	p11mail_account_free(c->acct);
+	p11mail_config_free(c->cfg);
+	free(c->msg);
+	free(c->id);
+}
+
+/* Turns "3" (the inbox number) or a Maildir ID into the ID. */
+static enum p11mail_status read_resolve(const char *maildir, const char *which,
+                                        char **id)
+{
+	struct p11mail_maildir_list *list = NULL;
+	enum p11mail_status st;
+	char *end = NULL;
+	unsigned long n;
+
+	*id = NULL;
+	n = isdigit((unsigned char)which[0]) ? strtoul(which, &end, 10) : 0;
+	if (end == NULL || *end != '\0')
+		return (*id = strdup(which)) ? P11MAIL_OK : P11MAIL_ERR_NOMEM;
+	st = p11mail_maildir_list(maildir, &list);
+	if (st == P11MAIL_OK && (n == 0 || n > list->count))
+		st = P11MAIL_ERR_NOT_FOUND;
+	if (st == P11MAIL_OK && (*id = strdup(list->entries[n - 1].id)) == NULL)
+		st = P11MAIL_ERR_NOMEM;
+	p11mail_maildir_list_free(list);
+	return st;
+}
+
+/* Opens the store and an S/MIME context with its trust. */
+static enum p11mail_status read_open(const struct tool_globals *g,
+                                     struct read_ctx *c)
+{
+	enum p11mail_status st;
+	char *dir = NULL;
+
+	st = p11mail_store_dir(c->cfg, g->store, 0, &dir);
+	if (st == P11MAIL_OK)
+		st = p11mail_store_open(dir, &c->store);
+	if (st == P11MAIL_OK)
+		st = p11mail_mail_smime_new(c->store, NULL, 0, &c->smime);
+	free(dir);
+	return st;
+}
+
+/* Writes the identity's certificate to a private temporary file. */
+static char *read_cert_file(const struct p11mail_identity *id)
+{
+	const char *tmp = getenv("TMPDIR");
+	char path[4096];
+	FILE *f;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/p11mail-cert-XXXXXX",
+	         tmp != NULL && *tmp != '\0' ? tmp : "/tmp");
+	fd = mkstemp(path);
+	if (fd < 0)
+		return NULL;
+	f = fdopen(fd, "wb");
+	if (f == NULL || fwrite(id->cert, 1, id->cert_len, f) != id->cert_len ||
+	    fclose(f) != 0) {
+		if (f == NULL)
+			close(fd);
+		unlink(path);
+		return NULL;
+	}
+	return strdup(path);
+}
+
+/* Loads this workstation's identity for the account address. */
+static enum p11mail_status read_identity(struct read_ctx *c)
+{
+	const char *address = p11mail_account_address(c->acct);
+	struct p11mail_identity *ids = NULL;
+	enum p11mail_status st;
+	char *cert = NULL;
+	size_t n = 0;
+
+	if (address == NULL) {
+		tool_error("[account] address is not set: cannot choose the "
+		           "identity that decrypts");
+		return P11MAIL_ERR_CONFIG;
+	}
+	st = p11mail_identity_find(c->store, address, &ids, &n);
+	if (st == P11MAIL_OK && n == 0) {
+		tool_error("no identity for %s on this workstation: install "
+		           "it with p11mail-certinstall",
+		           address);
+		st = P11MAIL_ERR_NO_KEY;
+	}
+	if (st == P11MAIL_OK && (cert = read_cert_file(&ids[0])) == NULL)
+		st = P11MAIL_ERR_IO;
+	if (st == P11MAIL_OK)
+		st = p11mail_smime_set_identity(c->smime, ids[0].key_uri, cert,
+		                                NULL);
+	if (cert != NULL) {
+		unlink(cert);
+		free(cert);
+	}
+	p11mail_identities_free(ids, n);
+	return st;
+}
+
+static enum p11mail_status read_decrypt(struct read_ctx *c)
+{
+	enum p11mail_status st = read_identity(c);
+
+	if (st == P11MAIL_OK)
+		st = p11mail_smime_decrypt(c->smime, c->msg, c->msg_len,
+		                           &c->plain, &c->plain_len,
+		                           &c->authenticated);
+	if (st != P11MAIL_OK)
+		tool_error("cannot decrypt message %s: %s", c->id,
+		           p11mail_strerror(st));
+	return st;
+}
+
+/* The bytes to show and verify: the plaintext when there is one. */
+static const unsigned char *read_body(const struct read_ctx *c, size_t *len)
+{
+	*len = c->plain != NULL ? c->plain_len : c->msg_len;
+	return c->plain != NULL ? c->plain : c->msg;
+}
+
+static const char *read_trust_word(const struct p11mail_signer *s)
+{
+	if (!s->valid)
+		return "INVALID";
+	if (s->trust == P11MAIL_TRUST_TRUSTED)
+		return "trusted";
+	return "valid, NOT trusted";
+}
+
+static void read_report_signers(const struct read_ctx *c)
+{
+	const struct p11mail_verify_result *r = c->vr;
+
+	for (size_t i = 0; i < r->signer_count; i++) {
+		const struct p11mail_signer *s = &r->signers[i];
+
+		fprintf(stderr, "p11mail: signed by %s (%s)\n",
+		        s->addresses != NULL ? s->addresses : "?",
+		        s->subject != NULL ? s->subject : "no certificate");
+		fprintf(stderr, "p11mail:   fingerprint SHA-256 %s\n",
+		        s->fingerprint[0] ? s->fingerprint : "-");
+		fprintf(stderr, "p11mail:   %s%s%s%s\n", read_trust_word(s),
+		        s->sender_match ? "" : "; signer does not match From",
+		        s->problem != NULL ? ": " : "",
+		        s->problem != NULL ? s->problem : "");
+	}
+	if (r->problem != NULL)
+		fprintf(stderr, "p11mail: %s\n", r->problem);
+	if (r->signed_part != NULL && r->signed_part[0] != '\0')
+		fprintf(stderr,
+		        "p11mail: only part %s is signed; the rest is not\n",
+		        r->signed_part);
+}
+
+/* The first address of a signer (the list is comma-separated). */
+static char *read_first_address(const struct p11mail_signer *s)
+{
+	size_t n;
+
+	if (s->addresses == NULL)
+		return NULL;
+	n = strcspn(s->addresses, ", ");
+	return n > 0 ? strndup(s->addresses, n) : NULL;
+}
+
+static int read_ask(const char *address, const char *fingerprint)
+{
+	char answer[16];
+
+	fprintf(stderr,
+	        "Trust this certificate for %s?\n  SHA-256 %s\n"
+	        "Compare the fingerprint with the sender first.  [y/N] ",
+	        address, fingerprint);
+	fflush(stderr);
+	if (fgets(answer, sizeof(answer), stdin) == NULL)
+		return 0;
+	return answer[0] == 'y' || answer[0] == 'Y';
+}
+
+/* Offers to trust a valid signer that is not trusted yet. */
+static void read_offer_trust(struct read_ctx *c, const struct read_opts *o)
+{
+	const struct p11mail_signer *s;
+	enum p11mail_trust_outcome outcome;
+	char previous[65] = "";
+	char *address;
+
+	if (c->vr->signer_count != 1)
+		return;
+	s = &c->vr->signers[0];
+	if (!s->valid || s->trust != P11MAIL_TRUST_NOT_TRUSTED ||
+	    !s->sender_match || s->cert_der == NULL)
+		return;
+	address = read_first_address(s);
+	if (address == NULL)
+		return;
+	if (o->no_prompt || o->json || !isatty(STDIN_FILENO) ||
+	    !isatty(STDERR_FILENO) || !read_ask(address, s->fingerprint)) {
+		fprintf(stderr,
+		        "p11mail: to trust this signer run: p11mail trust add "
+		        "%s %s\n",
+		        address, s->fingerprint);
+	} else if (p11mail_trust_add(c->store, address, s->cert_der,
+	                             s->cert_der_len, P11MAIL_CACHE_EXCHANGED,
+	                             0, &outcome, previous) != P11MAIL_OK ||
+	           outcome == P11MAIL_TRUST_CONFLICT) {
+		tool_error("not trusted: %s",
+		           outcome == P11MAIL_TRUST_CONFLICT
+		                   ? "another certificate is trusted for this "
+		                     "address (see p11mail trust show)"
+		                   : "the store refused it");
+	} else {
+		fprintf(stderr, "p11mail: %s is now trusted\n", address);
+	}
+	free(address);
+}
+
+static int read_exit(const struct read_ctx *c)
+{
+	if (c->vr == NULL)
+		return TOOL_EXIT_OK;
+	switch (c->vr->verdict) {
+	case P11MAIL_VERDICT_VALID:
+	case P11MAIL_VERDICT_UNSIGNED:
+		return TOOL_EXIT_OK;
+	case P11MAIL_VERDICT_NOT_TRUSTED:
+		return TOOL_EXIT_UNTRUSTED;
+	default:
+		return TOOL_EXIT_INVALID;
+	}
+}
+
+static void read_json(const struct read_ctx *c,
+                      const struct p11mail_message_summary *s)
+{
+	static const char *const verdicts[] = {"valid", "not-trusted",
+	                                       "invalid", "unsigned"};
+
+	printf("{\"id\":\"%s\",\"encrypted\":%s,\"authenticated\":%s,"
+	       "\"verdict\":\"%s\",\"signers\":[",
+	       c->id, s->kind == P11MAIL_MESSAGE_ENCRYPTED ? "true" : "false",
+	       c->plain != NULL && c->authenticated ? "true" : "false",
+	       c->vr != NULL ? verdicts[c->vr->verdict] : "unsigned");
+	for (size_t i = 0; c->vr != NULL && i < c->vr->signer_count; i++) {
+		const struct p11mail_signer *g = &c->vr->signers[i];
+
+		printf("%s{\"fingerprint\":\"%s\",\"valid\":%s,"
+		       "\"trusted\":%s,\"sender_match\":%s}",
+		       i ? "," : "", g->fingerprint,
+		       g->valid ? "true" : "false",
+		       g->trust == P11MAIL_TRUST_TRUSTED ? "true" : "false",
+		       g->sender_match ? "true" : "false");
+	}
+	printf("]}\n");
+}
+
+/* Decrypts and verifies as the message needs, then reports. */
+static int read_show(const struct tool_globals *g, struct read_ctx *c,
+                     const struct read_opts *o)
+{
+	struct p11mail_message_summary *s = NULL;
+	const unsigned char *body;
+	enum p11mail_status st;
+	size_t len;
+	int rc = TOOL_EXIT_FAILURE;
+
+	st = p11mail_message_summarize(c->msg, c->msg_len, &s);
+	if (st != P11MAIL_OK) {
+		tool_error("message %s is malformed: %s", c->id,
+		           p11mail_strerror(st));
+		return TOOL_EXIT_FAILURE;
+	}
+	if (s->kind == P11MAIL_MESSAGE_ENCRYPTED && read_decrypt(c) != 0)
+		goto out;
+	if (c->plain != NULL && !c->authenticated)
+		tool_warn("decrypted with AES-CBC: the content is not "
+		          "authenticated by the encryption");
+	body = read_body(c, &len);
+	st = p11mail_smime_verify(c->smime, body, len, &c->vr);
+	if (st != P11MAIL_OK) {
+		tool_error("cannot examine the signature: %s",
+		           p11mail_strerror(st));
+		rc = TOOL_EXIT_INVALID;
+		goto out;
+	}
+	if (o->json) {
+		read_json(c, s);
+	} else {
+		if (c->vr->verdict != P11MAIL_VERDICT_UNSIGNED)
+			read_report_signers(c);
+		else if (!g->quiet)
+			fprintf(stderr, "p11mail: not signed\n");
+		fwrite(body, 1, len, stdout);
+	}
+	if (c->vr->verdict == P11MAIL_VERDICT_NOT_TRUSTED)
+		read_offer_trust(c, o);
+	rc = read_exit(c);
+out:
+	p11mail_message_summary_free(s);
+	return rc;
+}
+
+int cmd_read(const struct tool_globals *g, int argc, char **argv)
+{
+	struct read_ctx c = {0};
+	struct read_opts o;
+	enum p11mail_status st;
+	int rc;
+
+	rc = read_parse(g, argc, argv, &o);
+	if (rc != TOOL_EXIT_OK)
+		return rc < 0 ? TOOL_EXIT_OK : rc;
+	st = p11mail_account_open(g->config, g->store, &c.cfg, &c.acct);
+	if (st == P11MAIL_OK && o.maildir != NULL)
+		st = p11mail_account_set_maildir(c.acct, o.maildir);
+	if (st == P11MAIL_OK)
+		st = read_resolve(p11mail_account_maildir(c.acct), o.which,
+		                  &c.id);
+	if (st == P11MAIL_OK)
+		st = p11mail_maildir_read(p11mail_account_maildir(c.acct), c.id,
+		                          &c.msg, &c.msg_len);
+	if (st == P11MAIL_ERR_NOT_FOUND)
+		tool_error("no message %s in %s (see p11mail inbox)", o.which,
+		           p11mail_account_maildir(c.acct));
+	else if (st == P11MAIL_OK)
+		st = read_open(g, &c);
+	if (st != P11MAIL_OK) {
+		if (st != P11MAIL_ERR_NOT_FOUND)
+			tool_error("cannot read the message: %s",
+			           p11mail_strerror(st));
+		read_release(&c);
+		return TOOL_EXIT_FAILURE;
+	}
+	rc = read_show(g, &c, &o);
+	read_release(&c);
+	return rc;
+}

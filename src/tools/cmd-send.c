@@ -1,0 +1,180 @@
+/*
+ * p11mail send: submits one message (or the outbox queue) through the
+ * account's SMTP server.  The message is queued in the outbox first and
+ * stays there until the server accepted it.
+ */
+#include "config.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tool.h"
+
+/* Registered in commands.def. */
+int cmd_send(const struct tool_globals *g, int argc, char **argv);
+
+/* Largest message the command accepts. */
+#define SEND_MAX_MESSAGE (64u * 1024 * 1024)
+
+struct send_opts {
+	const char *from;
+	const char *ca_file;
+	const char *input;
+	int queue;
+};
+
+static const char send_help[] =
+        "Usage: p11mail send [OPTIONS] [FILE|-]\n"
+        "       p11mail send --queue\n"
+        "Sends an RFC 5322 message through the SMTP server of [account]; "
+        "without\none, the message stays in the outbox.  Recipients are "
+        "taken from To, Cc\nand Bcc; Bcc is removed from what is sent.\n\n"
+        "  -f, --from ADDRESS  envelope sender (default: Sender, else From)\n"
+        "      --queue         retry every message waiting in the outbox\n"
+        "      --ca-file FILE  PEM anchors for the server's TLS certificate\n"
+        "  -h, --help          this help\n";
+
+static int send_parse(int argc, char **argv, struct send_opts *o)
+{
+	static const struct option options[] = {
+	        {"from", required_argument, NULL, 'f'},
+	        {"queue", no_argument, NULL, 'Q'},
+	        {"ca-file", required_argument, NULL, 'C'},
+	        {"help", no_argument, NULL, 'h'},
+	        {NULL, 0, NULL, 0},
+	};
+	int c;
+
+	memset(o, 0, sizeof(*o));
+	while ((c = getopt_long(argc, argv, "f:h", options, NULL)) != -1) {
+		switch (c) {
+		case 'f':
+			o->from = optarg;
+			break;
+		case 'Q':
+			o->queue = 1;
+			break;
+		case 'C':
+			o->ca_file = optarg;
+			break;
+		case 'h':
+			fputs(send_help, stdout);
+			return -1;
+		default:
+			return TOOL_EXIT_USAGE;
+		}
+	}
+	if (argc - optind > 1)
+		return tool_usage_error("send takes at most one message file");
+	if (o->queue && argc - optind == 1)
+		return tool_usage_error("--queue takes no message file");
+	o->input = optind < argc ? argv[optind] : "-";
+	return TOOL_EXIT_OK;
+}
+
+static int send_queue(const struct tool_globals *g,
+                      struct p11mail_account *acct)
+{
+	enum p11mail_status st;
+	size_t sent = 0, failed = 0;
+
+	st = p11mail_send_queue(acct, &sent, &failed);
+	if (g->json)
+		printf("{\"sent\":%zu,\"failed\":%zu}\n", sent, failed);
+	else if (!g->quiet)
+		fprintf(stderr, "p11mail: %zu sent, %zu still queued in %s\n",
+		        sent, failed, p11mail_account_outbox(acct));
+	if (st != P11MAIL_OK)
+		tool_error("the queue was not emptied: %s",
+		           p11mail_strerror(st));
+	return tool_exit_status(st);
+}
+
+/* Queues and submits one message; prints where it went. */
+static int send_one(const struct tool_globals *g, struct p11mail_account *acct,
+                    const struct send_opts *o, const unsigned char *msg,
+                    size_t len)
+{
+	struct p11mail_envelope *env = NULL;
+	const char *from = o->from;
+	unsigned char *clean = NULL;
+	enum p11mail_status st;
+	size_t clean_len = 0;
+	char *queued = NULL;
+	int sent = 0;
+
+	st = p11mail_message_envelope(msg, len, from, &env);
+	if (st == P11MAIL_OK)
+		st = p11mail_message_strip_bcc(msg, len, &clean, &clean_len);
+	if (st != P11MAIL_OK) {
+		tool_error("cannot send this message: %s",
+		           p11mail_strerror(st));
+		goto out;
+	}
+	st = p11mail_send_message(acct, env, clean, clean_len, &sent, &queued);
+	if (g->json)
+		printf("{\"sent\":%s,\"recipients\":%zu,\"queued\":%s%s%s}\n",
+		       sent ? "true" : "false", env->rcpt_count,
+		       queued ? "\"" : "", queued ? queued : "null",
+		       queued ? "\"" : "");
+	if (st != P11MAIL_OK && queued != NULL)
+		tool_error("not sent (%s); the message is queued as %s: run "
+		           "'p11mail send --queue' to retry",
+		           p11mail_strerror(st), queued);
+	else if (st != P11MAIL_OK)
+		tool_error("not sent: %s", p11mail_strerror(st));
+	else if (!sent && !g->quiet && !g->json)
+		fprintf(stderr,
+		        "p11mail: no SMTP server configured; the message is "
+		        "in the outbox %s as %s\n",
+		        p11mail_account_outbox(acct), queued);
+	else if (!g->quiet && !g->json)
+		fprintf(stderr, "p11mail: sent to %zu recipient%s\n",
+		        env->rcpt_count, env->rcpt_count == 1 ? "" : "s");
+out:
+	free(queued);
+	free(clean);
+	p11mail_envelope_free(env);
+	return st == P11MAIL_OK ? TOOL_EXIT_OK : TOOL_EXIT_FAILURE;
+}
+
+int cmd_send(const struct tool_globals *g, int argc, char **argv)
+{
+	struct p11mail_account *acct = NULL;
+	struct p11mail_config *cfg = NULL;
+	unsigned char *msg = NULL;
+	enum p11mail_status st;
+	struct send_opts o;
+	size_t len = 0;
+	int rc;
+
+	rc = send_parse(argc, argv, &o);
+	if (rc != TOOL_EXIT_OK)
+		return rc < 0 ? TOOL_EXIT_OK : rc;
+	st = p11mail_account_open(g->config, g->store, &cfg, &acct);
+	if (st == P11MAIL_OK && o.ca_file != NULL)
+		st = p11mail_account_set_ca_file(acct, o.ca_file);
+	if (st != P11MAIL_OK) {
+		tool_error("cannot read the account: %s", p11mail_strerror(st));
+		rc = tool_exit_status(st);
+		goto out;
+	}
+	if (o.queue) {
+		rc = send_queue(g, acct);
+		goto out;
+	}
+	st = p11mail_message_load(o.input, SEND_MAX_MESSAGE, &msg, &len);
+	if (st != P11MAIL_OK) {
+		tool_error("cannot read the message: %s", p11mail_strerror(st));
+		rc = tool_exit_status(st);
+		goto out;
+	}
+	rc = send_one(g, acct, &o, msg, len);
+out:
+	free(msg);
+	p11mail_account_free(acct);
+	p11mail_config_free(cfg);
+	return rc;
+}

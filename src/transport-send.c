@@ -1,0 +1,118 @@
+/*
+ * Sending through the outbox: a message is queued first, submitted, and
+ * removed from the queue only when the server accepted it.  Without an
+ * SMTP server the outbox is where sent mail stays.
+ */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "common.h"
+#include "transport.h"
+
+enum p11mail_status p11mail_send_message(struct p11mail_account *acct,
+                                         const struct p11mail_envelope *env,
+                                         const unsigned char *msg, size_t len,
+                                         int *sent, char **queued_id)
+{
+	struct p11mail_server srv;
+	enum p11mail_status rc, server_rc;
+	char *id = NULL;
+
+	if (sent == NULL || queued_id == NULL)
+		return P11MAIL_ERR_ARGS;
+	*sent = 0;
+	*queued_id = NULL;
+	if (acct == NULL || env == NULL || msg == NULL)
+		return P11MAIL_ERR_ARGS;
+
+	rc = p11mail_queue_add(p11mail_account_outbox(acct), env, msg, len,
+	                       &id);
+	if (rc != P11MAIL_OK)
+		return rc;
+	server_rc = p11mail_account_server(acct, P11MAIL_SERVICE_SMTP, &srv);
+	if (server_rc == P11MAIL_ERR_NOT_FOUND) {
+		*queued_id = id; /* no server: the outbox is the destination */
+		return P11MAIL_OK;
+	}
+	rc = server_rc;
+	if (rc == P11MAIL_OK)
+		rc = p11mail_smtp_submit(&srv, env, msg, len);
+	if (rc != P11MAIL_OK) {
+		*queued_id = id; /* stays queued: the caller names it */
+		return rc;
+	}
+	*sent = 1;
+	if (p11mail_maildir_remove(p11mail_account_outbox(acct), id) !=
+	    P11MAIL_OK)
+		p11m_log(P11MAIL_LOG_WARNING,
+		         "sent, but %s could not be removed from the outbox: "
+		         "remove it by hand or it will be sent again",
+		         id);
+	free(id);
+	return P11MAIL_OK;
+}
+
+/* Submits one queued message and removes it once accepted. */
+static enum p11mail_status send_queued(const struct p11mail_server *srv,
+                                       const char *outbox, const char *id)
+{
+	struct p11mail_envelope *env = NULL;
+	unsigned char *msg = NULL;
+	enum p11mail_status rc;
+	size_t len = 0;
+
+	rc = p11mail_queue_read(outbox, id, &env, &msg, &len);
+	if (rc == P11MAIL_OK)
+		rc = p11mail_smtp_submit(srv, env, msg, len);
+	if (rc == P11MAIL_OK)
+		rc = p11mail_maildir_remove(outbox, id);
+	else
+		p11m_log(P11MAIL_LOG_ERROR, "%s stays in the outbox", id);
+	p11mail_envelope_free(env);
+	free(msg);
+	return rc;
+}
+
+enum p11mail_status p11mail_send_queue(struct p11mail_account *acct,
+                                       size_t *sent, size_t *failed)
+{
+	struct p11mail_maildir_list *list = NULL;
+	struct p11mail_server srv;
+	enum p11mail_status rc, one;
+
+	if (sent == NULL || failed == NULL)
+		return P11MAIL_ERR_ARGS;
+	*sent = 0;
+	*failed = 0;
+	if (acct == NULL)
+		return P11MAIL_ERR_ARGS;
+	rc = p11mail_account_server(acct, P11MAIL_SERVICE_SMTP, &srv);
+	if (rc == P11MAIL_ERR_NOT_FOUND)
+		p11m_log(P11MAIL_LOG_ERROR,
+		         "no SMTP server is configured ([account] smtp-host)");
+	if (rc == P11MAIL_OK)
+		rc = p11mail_maildir_list(p11mail_account_outbox(acct), &list);
+	if (rc != P11MAIL_OK)
+		goto out;
+	for (size_t i = 0; i < list->count; i++) {
+		one = send_queued(&srv, p11mail_account_outbox(acct),
+		                  list->entries[i].id);
+		if (one == P11MAIL_OK)
+			(*sent)++;
+		else
+			(*failed)++;
+		/* Refused credentials will be refused for the rest too. */
+		if (one == P11MAIL_ERR_AUTH) {
+			*failed += list->count - i - 1;
+			rc = one;
+			break;
+		}
+		if (one != P11MAIL_OK)
+			rc = one;
+	}
+out:
+	p11mail_maildir_list_free(list);
+	return rc;
+}
