@@ -1,0 +1,199 @@
+#!/bin/sh
+# Sign, verify, encrypt and decrypt with keys on SoftHSM2 tokens, checked
+# against openssl cms in both directions.
+set -u
+. "$top_srcdir/tests/tap.sh"
+. "$top_srcdir/tests/test-smime-common.sh"
+
+mkmsg "$W/msg" alice@north-clinic.test bob@south-lab.test
+
+# --- signing on the token ---------------------------------------------------
+check "sign with the RSA token key" \
+  "$P11MAIL" sign --key "$ALICE_KEY" -o "$W/rsa.eml" "$W/msg"
+check "sign with RSA-PSS" \
+  "$P11MAIL" sign --pss --key "$ALICE_KEY" -o "$W/pss.eml" "$W/msg"
+check "sign with ECDSA P-256" \
+  "$P11MAIL" sign --key "$ALICE_ECKEY" -o "$W/ec.eml" "$W/msg"
+check "sign opaque" \
+  "$P11MAIL" sign --opaque --key "$ALICE_KEY" -o "$W/opaque.eml" "$W/msg"
+check "sign with SHA-512" \
+  "$P11MAIL" sign --sha512 --key "$ALICE_KEY" -o "$W/sha512.eml" "$W/msg"
+
+if grep -q "$(printf '\r$')" "$W/rsa.eml" &&
+   ! tr -d '\r' <"$W/rsa.eml" | cmp -s - "$W/rsa.eml" &&
+   [ "$(grep -c "$(printf '[^\r]$')" "$W/rsa.eml")" = 0 ]; then
+  pass "signed output uses CRLF on every line"
+else fail "signed output uses CRLF on every line"; fi
+grep_out "protocol is quoted" 'protocol="application/pkcs7-signature"' "$W/rsa.eml"
+grep_out "micalg is sha-256" 'micalg=sha-256' "$W/rsa.eml"
+grep_out "micalg is sha-512" 'micalg=sha-512' "$W/sha512.eml"
+grep_out "8-bit body re-encoded quoted-printable" \
+  'Content-Transfer-Encoding: quoted-printable' "$W/rsa.eml"
+if LC_ALL=C grep -q "$(printf '[\200-\377]')" "$W/rsa.eml"; then
+  fail "signed body is 7-bit"
+else pass "signed body is 7-bit"; fi
+
+for f in rsa pss ec opaque sha512; do
+  expect_rc "p11mail verifies $f, trusted" 0 \
+    "$(verify_rc "$W/$f.eml" --anchor "$CA_CERT")"
+  check "openssl cms verifies $f" openssl cms -verify -CAfile "$CA_CERT" \
+    -in "$W/$f.eml" -out "$W/$f.ossl"
+done
+grep_out "summary line names the signer" \
+  "Signed by alice@north-clinic.test: valid, trusted" "$W/verify.out"
+
+# The decoded body survives signing.
+openssl cms -verify -CAfile "$CA_CERT" -in "$W/rsa.eml" -out - 2>/dev/null |
+  tr -d '\r' >"$W/rsa.body"
+if grep -q 'Gr=C3=BC=C3=9Fe' "$W/rsa.body"; then
+  pass "UTF-8 body survives signing (quoted-printable)"
+else fail "UTF-8 body survives signing (quoted-printable)"; fi
+
+# Detached: no eContent; PSS salt equals the digest length.
+split_signed "$W/rsa.eml" "$W/rsa"
+if openssl cms -cmsout -print -inform DER -in "$W/rsa.p7s" |
+    grep -q 'eContent: <ABSENT>'; then pass "detached signature has no eContent"
+else fail "detached signature has no eContent"; fi
+split_signed "$W/pss.eml" "$W/pss"
+if openssl cms -cmsout -print -inform DER -in "$W/pss.p7s" |
+    grep -A12 rsassaPss | grep -q 'INTEGER *:20'; then
+  pass "PSS salt length is 32 (the SHA-256 length)"
+else fail "PSS salt length is 32 (the SHA-256 length)"; fi
+if openssl cms -cmsout -print -inform DER -in "$W/rsa.p7s" |
+    grep -q 'aes-256-gcm\|id-aes256-GCM'; then
+  pass "SMIMECapabilities list AES-256-GCM"
+else fail "SMIMECapabilities list AES-256-GCM"; fi
+if openssl cms -cmsout -print -inform DER -in "$W/rsa.p7s" |
+    grep -q 'signingTime'; then pass "signingTime attribute present"
+else fail "signingTime attribute present"; fi
+
+# --- verification states ----------------------------------------------------
+expect_rc "no anchor: valid but not trusted (exit 3)" 3 \
+  "$(verify_rc "$W/rsa.eml")"
+grep_out "not-trusted summary shows the fingerprint" "NOT TRUSTED" \
+  "$W/verify.out"
+"$P11MAIL" verify --json --anchor "$CA_CERT" "$W/rsa.eml" >"$W/v.json"
+grep_out "--json after the subcommand" '"verdict":"valid"' "$W/v.json"
+"$P11MAIL" --json verify --anchor "$CA_CERT" "$W/ec.eml" >"$W/v2.json"
+grep_out "--json before the subcommand" '"trust":"trusted"' "$W/v2.json"
+grep_out "JSON has the SHA-256 fingerprint" '"fingerprint_sha256":"[0-9A-F]\{64\}"' \
+  "$W/v.json"
+
+sed 's/Zweite Zeile/Dritte Zeile/' "$W/rsa.eml" >"$W/tampered.eml"
+expect_rc "altered body: invalid (exit 4)" 4 \
+  "$(verify_rc "$W/tampered.eml" --anchor "$CA_CERT")"
+grep_out "altered body is named" "altered" "$W/verify.out"
+expect_rc "a message that is not signed: exit 4" 4 \
+  "$(verify_rc "$W/msg" --anchor "$CA_CERT")"
+
+# Bare DER and x-pkcs7 types.
+openssl cms -sign -signer "$DAVE_CERT" -inkey "$DAVE_KEY" -nodetach \
+  -outform DER -in "$W/msg" -out "$W/dave.der" 2>/dev/null
+expect_rc "bare DER opaque signature verifies" 0 \
+  "$(verify_rc "$W/dave.der" --anchor "$CA_CERT")"
+mkmsg "$W/dmsg" dave@north-clinic.test bob@south-lab.test
+openssl smime -sign -signer "$DAVE_CERT" -inkey "$DAVE_KEY" -in "$W/dmsg" \
+  -from dave@north-clinic.test -to bob@south-lab.test -subject x \
+  -out "$W/xpkcs7.eml" 2>/dev/null
+grep_out "openssl smime wrote x-pkcs7-signature" 'x-pkcs7-signature' \
+  "$W/xpkcs7.eml"
+expect_rc "application/x-pkcs7-signature accepted" 0 \
+  "$(verify_rc "$W/xpkcs7.eml" --anchor "$CA_CERT")"
+openssl smime -sign -nodetach -signer "$DAVE_CERT" -inkey "$DAVE_KEY" \
+  -in "$W/dmsg" -from dave@north-clinic.test -out "$W/xopaque.eml" 2>/dev/null
+expect_rc "application/x-pkcs7-mime opaque accepted" 0 \
+  "$(verify_rc "$W/xopaque.eml" --anchor "$CA_CERT")"
+
+# --- encryption -------------------------------------------------------------
+check "encrypt to Bob (RSA), AES-256-GCM" \
+  "$P11MAIL" encrypt --anchor "$CA_CERT" --recipient-cert "$BOB_RSA_CERT" \
+  --cert "$ALICE_RSA_CERT" -o "$W/enc.eml" "$W/msg"
+grep_out "smime-type is authEnveloped-data" 'smime-type=authEnveloped-data' \
+  "$W/enc.eml"
+"$P11MAIL" decrypt --key "$BOB_KEY" --cert "$BOB_RSA_CERT" -o "$W/dec.eml" \
+  "$W/enc.eml" 2>"$W/dec.err"
+grep_out "Bob decrypts on the token" 'Gr=C3=BC=C3=9Fe' "$W/dec.eml"
+"$P11MAIL" decrypt --key "$ALICE_KEY" --cert "$ALICE_RSA_CERT" \
+  -o "$W/dec2.eml" "$W/enc.eml" 2>"$W/dec.err"
+grep_out "the sender can read the sent copy" 'Zweite Zeile' "$W/dec2.eml"
+check "encrypt to Dave (RSA software cert), GCM" \
+  "$P11MAIL" encrypt --anchor "$CA_CERT" --recipient-cert "$DAVE_CERT" \
+  --cert "$ALICE_RSA_CERT" --to dave@north-clinic.test -o "$W/enc-dave.eml" \
+  "$W/msg"
+check "openssl cms decrypts p11mail RSA + GCM" openssl cms -decrypt \
+  -recip "$DAVE_CERT" -inkey "$DAVE_KEY" -in "$W/enc-dave.eml" -out "$W/dave.dec"
+
+check "encrypt to Eve (EC software cert), GCM" \
+  "$P11MAIL" encrypt --anchor "$CA_CERT" --recipient-cert "$EVE_CERT" \
+  --cert "$ALICE_RSA_CERT" --to eve@south-lab.test -o "$W/enc-ec.eml" "$W/msg"
+check "openssl cms decrypts p11mail ECDH + GCM" openssl cms -decrypt \
+  -recip "$EVE_CERT" -inkey "$EVE_KEY" -in "$W/enc-ec.eml" -out "$W/ec.dec"
+check "encrypt to Dave (RSA software cert), CBC, OAEP" \
+  "$P11MAIL" encrypt --cbc --oaep --anchor "$CA_CERT" \
+  --recipient-cert "$DAVE_CERT" --cert "$ALICE_RSA_CERT" \
+  --to dave@north-clinic.test -o "$W/enc-cbc.eml" "$W/msg"
+grep_out "CBC is enveloped-data" 'smime-type=enveloped-data' "$W/enc-cbc.eml"
+check "openssl cms decrypts p11mail OAEP + CBC" openssl cms -decrypt \
+  -recip "$DAVE_CERT" -inkey "$DAVE_KEY" -in "$W/enc-cbc.eml" -out "$W/cbc.dec"
+
+check "encrypt to Bob's EC token certificate" \
+  "$P11MAIL" encrypt --anchor "$CA_CERT" --recipient-cert "$BOB_EC_CERT" \
+  --cert "$ALICE_RSA_CERT" --to bob@south-lab.test -o "$W/enc-bobec.eml" "$W/msg"
+"$P11MAIL" decrypt --key "$BOB_ECKEY" --cert "$BOB_EC_CERT" \
+  -o "$W/dec-ec.eml" "$W/enc-bobec.eml" 2>"$W/dec.err"
+grep_out "Bob decrypts ECDH on the token" 'Zweite Zeile' "$W/dec-ec.eml"
+
+check "encrypt OAEP to Bob's RSA token key" \
+  "$P11MAIL" encrypt --oaep --anchor "$CA_CERT" --recipient-cert \
+  "$BOB_RSA_CERT" --cert "$ALICE_RSA_CERT" -o "$W/enc-oaep.eml" "$W/msg"
+"$P11MAIL" decrypt --key "$BOB_KEY" --cert "$BOB_RSA_CERT" \
+  -o "$W/dec-oaep.eml" "$W/enc-oaep.eml" 2>"$W/dec.err"
+grep_out "Bob decrypts OAEP on the token" 'Zweite Zeile' "$W/dec-oaep.eml"
+
+# Messages made by openssl, decrypted on the token.
+openssl cms -encrypt -aes-256-gcm -in "$W/msg" -out "$W/ossl-gcm.eml" \
+  "$BOB_RSA_CERT" 2>/dev/null
+"$P11MAIL" decrypt --key "$BOB_KEY" --cert "$BOB_RSA_CERT" \
+  -o "$W/d1.eml" "$W/ossl-gcm.eml" 2>"$W/dec.err"
+grep_out "openssl GCM message decrypts on the token" 'Zweite Zeile' "$W/d1.eml"
+openssl cms -encrypt -aes256 -in "$W/msg" -out "$W/ossl-ec.eml" \
+  "$BOB_EC_CERT" 2>/dev/null
+"$P11MAIL" decrypt --key "$BOB_ECKEY" --cert "$BOB_EC_CERT" \
+  -o "$W/d2.eml" "$W/ossl-ec.eml" 2>"$W/dec.err"
+grep_out "openssl ECDH CBC message decrypts on the token" 'Zweite Zeile' \
+  "$W/d2.eml"
+grep_out "CBC is reported as unauthenticated" 'unauthenticated' "$W/dec.err"
+
+# --- sign then encrypt ------------------------------------------------------
+check "sign then encrypt in one call" \
+  "$P11MAIL" encrypt --sign --key "$ALICE_KEY" --anchor "$CA_CERT" \
+  --recipient-cert "$BOB_RSA_CERT" -o "$W/se.eml" "$W/msg"
+"$P11MAIL" decrypt --anchor "$CA_CERT" --key "$BOB_KEY" \
+  --cert "$BOB_RSA_CERT" -o "$W/se.dec" "$W/se.eml" >"$W/se.out" 2>&1
+rc=$?
+expect_rc "decrypt verifies the inner signature (exit 0)" 0 "$rc"
+grep_out "inner signer reported" "Signed by alice@north-clinic.test: valid, trusted" \
+  "$W/se.out"
+"$P11MAIL" decrypt --key "$BOB_KEY" --cert "$BOB_RSA_CERT" -o "$W/se2.dec" \
+  "$W/se.eml" >"$W/se2.out" 2>&1
+expect_rc "inner signer without anchor: exit 3" 3 "$?"
+
+# --- failure paths ----------------------------------------------------------
+"$P11MAIL" decrypt --key "$ALICE_ECKEY" --cert "$ALICE_EC_CERT" \
+  -o "$W/nope.eml" "$W/enc.eml" 2>"$W/nope.err"
+rc=$?
+if [ "$rc" = 1 ] && [ ! -e "$W/nope.eml" ] &&
+   grep -q "could not be decrypted" "$W/nope.err"; then
+  pass "not a recipient: generic error, nothing written"
+else fail "not a recipient: generic error, nothing written (exit $rc)"; fi
+check_fails "sign without --key is a usage error" "$P11MAIL" sign "$W/msg"
+"$P11MAIL" sign --key "$ALICE_RSA_URI?pin-value=000000" "$W/msg" \
+  >/dev/null 2>"$W/pin.err"
+rc=$?
+if [ "$rc" != 0 ] && ! grep -q 000000 "$W/pin.err"; then
+  pass "wrong PIN fails without echoing the PIN"
+else fail "wrong PIN fails without echoing the PIN"; sed 's/^/#  /' "$W/pin.err"; fi
+check_fails "a non-message input is refused" \
+  "$P11MAIL" verify --anchor "$CA_CERT" /dev/null
+
+done_testing
