@@ -18,21 +18,18 @@
 
 #define TOK_MAX_SLOTS 64
 
-static pthread_once_t exit_once = PTHREAD_ONCE_INIT;
 static volatile int process_exiting;
 
 /*
- * Some modules (SoftHSM 2.6.1) crash in C_Finalize once OpenSSL has been
- * torn down at exit; a core freed from an exit handler leaves them be.
+ * Modules tear themselves down at exit (SoftHSM 2.6.1 frees its state in
+ * exit handlers it registers during C_Initialize, and crashes in any later
+ * call); a core freed from an exit handler must leave them alone.  This
+ * handler is registered after every C_Initialize, so it runs before the
+ * module's own.
  */
 static void mark_exiting(void)
 {
 	process_exiting = 1;
-}
-
-static void register_exit(void)
-{
-	atexit(mark_exiting);
 }
 
 static char *dup_or_null(const char *s)
@@ -47,7 +44,6 @@ CK_RV tok_core_new(const struct tok_options *opts, tok_core **out)
 
 	*out = NULL;
 	tok_clear_error();
-	pthread_once(&exit_once, register_exit);
 
 	core = calloc(1, sizeof(*core));
 	if (core == NULL)
@@ -153,6 +149,7 @@ static CK_RV module_init(tok_core *core, struct tok_module *mod)
 		                        : "");
 	mod->initialized = 1;
 	mod->pid = getpid();
+	atexit(mark_exiting);
 	return CKR_OK;
 }
 

@@ -32,3 +32,19 @@ tests_token_pin_LDADD = tests/libtokentest.la $(TOKEN_TEST_LIBS)
 
 TESTS += tests/test-token-pin.sh
 EXTRA_DIST += tests/test-token-pin.sh
+
+check_PROGRAMS += tests/token-threads
+tests_token_threads_SOURCES = tests/test-token-threads.c
+tests_token_threads_CFLAGS = $(TOKEN_TEST_CFLAGS)
+tests_token_threads_LDADD = tests/libtokentest.la $(TOKEN_TEST_LIBS)
+
+TESTS += tests/test-token-threads.sh
+EXTRA_DIST += tests/test-token-threads.sh
+
+check_PROGRAMS += tests/token-exit
+tests_token_exit_SOURCES = tests/test-token-exit.c
+tests_token_exit_CFLAGS = $(TOKEN_TEST_CFLAGS)
+tests_token_exit_LDADD = tests/libtokentest.la $(TOKEN_TEST_LIBS)
+
+TESTS += tests/test-token-exit.sh
+EXTRA_DIST += tests/test-token-exit.sh
