@@ -374,7 +374,9 @@ static void take_core_functions(struct p11prov_ctx *ctx,
 
 /*
  * Reads the settings: the provider section of openssl.cnf, overridden by
- * P11MAIL_MODULE and P11MAIL_INIT_ARGS in the environment.
+ * P11MAIL_MODULE and P11MAIL_INIT_ARGS in the environment.  The names
+ * carry a prefix because "module" already means the provider's own file
+ * there.
  */
 static int read_settings(struct p11prov_ctx *ctx,
                          OSSL_FUNC_core_get_params_fn *get_params)
@@ -384,10 +386,13 @@ static int read_settings(struct p11prov_ctx *ctx,
 	const char *env;
 	OSSL_PARAM params[5];
 
-	params[0] = OSSL_PARAM_construct_utf8_ptr("module", &module, 0);
-	params[1] = OSSL_PARAM_construct_utf8_ptr("init-args", &init_args, 0);
-	params[2] = OSSL_PARAM_construct_utf8_ptr("pin-source", &pin_source, 0);
-	params[3] = OSSL_PARAM_construct_utf8_ptr("allow-prompt", &prompt, 0);
+	params[0] = OSSL_PARAM_construct_utf8_ptr("pkcs11-module", &module, 0);
+	params[1] = OSSL_PARAM_construct_utf8_ptr("pkcs11-init-args",
+	                                          &init_args, 0);
+	params[2] = OSSL_PARAM_construct_utf8_ptr("pkcs11-pin-source",
+	                                          &pin_source, 0);
+	params[3] = OSSL_PARAM_construct_utf8_ptr("pkcs11-allow-prompt",
+	                                          &prompt, 0);
 	params[4] = OSSL_PARAM_construct_end();
 	if (get_params != NULL && !get_params(ctx->handle, params))
 		return 0;

@@ -512,17 +512,22 @@ static int digest_info(const EVP_MD *md, const unsigned char *hash, size_t len,
 	return ok;
 }
 
+/* The longest PSS salt the key and hash leave room for. */
+static int max_salt_bytes(const struct sig_ctx *ctx)
+{
+	int em_len = ((int)ctx->key->bits - 1 + 7) / 8;
+
+	return em_len - EVP_MD_get_size(ctx->md) - 2;
+}
+
 /* The PSS salt length the settings stand for, in bytes. */
 static int pss_salt_bytes(const struct sig_ctx *ctx)
 {
-	int hlen = EVP_MD_get_size(ctx->md);
-	int em_len = ((int)ctx->key->bits - 1 + 7) / 8;
-
 	if (ctx->saltlen == RSA_PSS_SALTLEN_DIGEST)
-		return hlen;
+		return EVP_MD_get_size(ctx->md);
 	if (ctx->saltlen == RSA_PSS_SALTLEN_MAX ||
 	    ctx->saltlen == RSA_PSS_SALTLEN_AUTO)
-		return em_len - hlen - 2;
+		return max_salt_bytes(ctx);
 	return ctx->saltlen;
 }
 
@@ -554,7 +559,7 @@ static int sig_params(struct sig_ctx *ctx, size_t tbslen,
 	sp->md_nid = md_nid(ctx->md);
 	sp->mgf1_md_nid = md_nid(ctx->mgf1_md != NULL ? ctx->mgf1_md : ctx->md);
 	sp->salt_len = pss_salt_bytes(ctx);
-	if (sp->salt_len < 0) {
+	if (sp->salt_len < 0 || sp->salt_len > max_salt_bytes(ctx)) {
 		p11prov_raise(ctx->prov, P11MAIL_ERR_ARGS,
 		              "the PSS salt does not fit the key");
 		return 0;

@@ -1,0 +1,92 @@
+#!/bin/sh
+# Failure paths of the loadable provider: each one exits non-zero without
+# a crash (exit code below 128, SoftHSM's C_Finalize at exit included) and
+# puts the reason on the OpenSSL error queue, where openssl prints it.
+set -u
+. "$top_srcdir/tests/tap.sh"
+. "$top_srcdir/tests/fixture/fixture.sh"
+. "$top_srcdir/tests/test-provider-lib.sh"
+
+prov_setup
+use_token softhsm
+SERIAL=$ALICE_TOKEN_SERIAL
+PIN="pin-source=file:$ALICE_PIN_FILE"
+
+sign() {
+	openssl cms -sign $PROV -binary -inkey "$1" -signer "$ALICE_RSA_CERT" \
+		-in "$W/msg.txt" -out "$W/x.p7s" < /dev/null
+}
+
+p11_fails "a URI matching no key is refused, naming the keys there" \
+	'p11mail:.*no matching key.*keys there: pkcs11:' \
+	sign "pkcs11:serial=$SERIAL;id=%09;type=private?$PIN"
+p11_fails "a URI matching several keys is refused, listing them" \
+	'p11mail:.*more than one.*pkcs11:.*id=%01.*name one by id' \
+	sign "pkcs11:serial=$SERIAL;type=private?$PIN"
+p11_fails "a token that does not exist is reported" \
+	'p11mail:' sign "pkcs11:token=no-such-token;id=%01;type=private?$PIN"
+p11_fails "a wrong PIN is reported as such" \
+	'p11mail:.*PIN is incorrect' sign "$ALICE_RSA_URI?pin-value=999999"
+p11 "after a wrong PIN the right one still works (not locked)" \
+	sign "$ALICE_RSA_URI?$PIN"
+p11_fails "no PIN and no terminal: the reason says how to give one" \
+	'p11mail:.*no PIN was given' sign "$ALICE_RSA_URI"
+p11_fails "a missing module is named" \
+	'p11mail:.*module could not be loaded.*/nonexistent/pkcs11.so' \
+	env P11MAIL_MODULE=/nonexistent/pkcs11.so sh -c \
+	"$(command -v openssl) cms -sign $PROV -binary -inkey '$ALICE_RSA_URI?$PIN' -signer '$ALICE_RSA_CERT' -in '$W/msg.txt' -out '$W/x.p7s'"
+p11_fails "a library that is not a PKCS#11 module is refused" \
+	'p11mail:' env P11MAIL_MODULE="$P11MAIL_TEST_PROVIDER_DIR/p11mail.so" \
+	sh -c "$(command -v openssl) cms -sign $PROV -binary -inkey '$ALICE_RSA_URI?$PIN' -signer '$ALICE_RSA_CERT' -in '$W/msg.txt' -out '$W/x.p7s'"
+p11_fails "a malformed URI is refused" 'p11mail:' \
+	sign "pkcs11:serial=$SERIAL;id=%zz;type=private?$PIN"
+p11_fails "a signer certificate of another key is refused" \
+	'private key does not match|check_private_key' \
+	openssl cms -sign $PROV -binary -inkey "$ALICE_EC_URI?$PIN" \
+	-signer "$ALICE_RSA_CERT" -in "$W/msg.txt" -out "$W/x.p7s"
+
+openssl dgst -sha256 -binary "$W/msg.txt" > "$W/hash.bin"
+p11_fails "an unsupported RSA padding is refused" \
+	'p11mail:.*only PKCS#1 v1.5 and PSS' \
+	openssl pkeyutl -sign $PROV -inkey "$ALICE_RSA_URI?$PIN" \
+	-pkeyopt rsa_padding_mode:x931 -in "$W/hash.bin" -out "$W/x.sig"
+p11_fails "a PSS salt longer than the key allows is refused" \
+	'p11mail:.*salt' \
+	openssl pkeyutl -sign $PROV -inkey "$ALICE_RSA_URI?$PIN" \
+	-pkeyopt digest:sha256 -pkeyopt rsa_padding_mode:pss \
+	-pkeyopt rsa_pss_saltlen:300 -in "$W/hash.bin" -out "$W/x.sig"
+p11_fails "a hash of the wrong length is refused" \
+	'p11mail:.*not a SHA512 hash' \
+	openssl pkeyutl -sign $PROV -inkey "$ALICE_RSA_URI?$PIN" \
+	-pkeyopt digest:sha512 -in "$W/hash.bin" -out "$W/x.sig"
+
+# Decryption with the wrong token key: one generic error, no plaintext.
+openssl cms -encrypt -aes256 -in "$W/msg.txt" -out "$W/to-alice.p7m" \
+	"$ALICE_RSA_CERT"
+rm -f "$W/plain.txt"
+p11_fails "decrypting with another token's key fails" 'Error decrypting' \
+	openssl cms -decrypt $PROV -inkey "$BOB_RSA_URI?pin-source=file:$BOB_PIN_FILE" \
+	-recip "$BOB_RSA_CERT" -in "$W/to-alice.p7m" -out "$W/plain.txt"
+if [ -s "$W/plain.txt" ]; then
+	fail "no plaintext is written after a failed decryption"
+else
+	pass "no plaintext is written after a failed decryption"
+fi
+openssl pkeyutl -encrypt -certin -inkey "$ALICE_RSA_CERT" \
+	-in "$W/hash.bin" -out "$W/ct.bin"
+head -c 255 "$W/ct.bin" > "$W/short.bin"
+printf 'x' >> "$W/short.bin"
+p11_fails "a corrupted RSA ciphertext gives the generic decryption error" \
+	'p11mail:.*decryption failed' \
+	openssl pkeyutl -decrypt $PROV -inkey "$ALICE_RSA_URI?$PIN" \
+	-in "$W/short.bin" -out "$W/x.bin"
+
+# The module is loaded but nothing asks for a token: no trouble at exit.
+p11 "loading the provider without using it exits cleanly" \
+	openssl list $PROV -providers
+if grep -q 'p11mail' "$W/out.log"; then
+	pass "openssl list shows the provider"
+else
+	fail "openssl list shows the provider"
+fi
+done_testing
