@@ -48,3 +48,10 @@ tests_mock_test_faulty_sessions_SOURCES = tests/mock/test-faulty-sessions.c
 tests_mock_test_faulty_sessions_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/tests
 tests_mock_test_faulty_sessions_CFLAGS = $(AM_CFLAGS) $(P11KIT_CFLAGS)
 tests_mock_test_faulty_sessions_LDADD = tests/libfixture.la tests/libtap.la -ldl
+
+# Reader and card presence: a private pcscd with vpcd and a virtual card.
+check_PROGRAMS += tests/pcsc/vicc
+tests_pcsc_vicc_SOURCES = tests/pcsc/vicc.c
+tests_pcsc_vicc_CFLAGS = $(AM_CFLAGS)
+TESTS += tests/test-pcsc.sh
+EXTRA_DIST += tests/test-pcsc.sh
