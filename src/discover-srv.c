@@ -16,14 +16,42 @@ static int by_priority(const void *a, const void *b)
 
 	if (x->priority != y->priority)
 		return x->priority < y->priority ? -1 : 1;
-	/* Zero weights first, as the RFC's selection loop expects. */
-	return (x->weight != 0) - (y->weight != 0);
+	return 0;
+}
+
+/*
+ * Puts the run in a random order, then moves the zero weights to the front
+ * keeping that order: the RFC's selection then gives zero-weight targets a
+ * small chance, and equal ones (all zero, say) an equal one.
+ */
+static void shuffle_run(struct p11m_srv *srv, size_t count,
+                        uint32_t (*rnd)(void *arg), void *arg)
+{
+	struct p11m_srv tmp;
+	size_t zeros = 0;
+
+	for (size_t i = count - 1; i > 0; i--) {
+		size_t j = rnd(arg) % (i + 1);
+
+		tmp = srv[i];
+		srv[i] = srv[j];
+		srv[j] = tmp;
+	}
+	for (size_t i = 0; i < count; i++) {
+		if (srv[i].weight != 0)
+			continue;
+		tmp = srv[i];
+		memmove(srv + zeros + 1, srv + zeros,
+		        (i - zeros) * sizeof(*srv));
+		srv[zeros++] = tmp;
+	}
 }
 
 /* Draws the order of the equal-priority run srv[0..count). */
 static void order_run(struct p11m_srv *srv, size_t count,
                       uint32_t (*rnd)(void *arg), void *arg)
 {
+	shuffle_run(srv, count, rnd, arg);
 	for (size_t done = 0; done + 1 < count; done++) {
 		uint32_t sum = 0, pick, running = 0;
 		size_t chosen = done;
@@ -33,7 +61,7 @@ static void order_run(struct p11m_srv *srv, size_t count,
 			sum += srv[i].weight;
 		/* Uniform in [0, sum]: zero-weight targets get a small chance.
 		 */
-		pick = sum == UINT32_MAX ? rnd(arg) : rnd(arg) % (sum + 1);
+		pick = rnd(arg) % (sum + 1);
 		for (size_t i = done; i < count; i++) {
 			running += srv[i].weight;
 			if (running >= pick) {

@@ -4,3 +4,12 @@ TESTS += tests/test-discover-dns.sh tests/test-discover-ldap.sh
 EXTRA_DIST += tests/test-discover-dns.sh tests/test-discover-ldap.sh \
 	tests/test-discover-common.sh tests/servers/dns.sh \
 	tests/servers/ldap.sh
+
+check_PROGRAMS += tests/test-discover-unit
+TESTS += tests/test-discover-unit
+tests_test_discover_unit_SOURCES = tests/test-discover-unit.c \
+	src/discover-srv.c src/discover-list.c
+tests_test_discover_unit_CFLAGS = $(AM_CFLAGS) $(DEP_CFLAGS) \
+	-I$(top_srcdir)/tests
+tests_test_discover_unit_LDADD = tests/libtap.la src/libp11common.la \
+	$(OPENSSL_LIBS)
