@@ -16,7 +16,7 @@ W=$mail_work
 BOX=$W/bob/Maildir
 
 for s in "first" "second"; do
-	message $A $B "$s" | p11 alice send --ca-file "$CA" - ||
+	message $A $B "$s" | p11 alice -q send --ca-file "$CA" - ||
 		fail "sending '$s'"
 done
 check "two messages reached bob's server mailbox" wait_delivered bob 2
@@ -33,15 +33,17 @@ case $out in
 *) fail "JSON says nothing new: $out" ;;
 esac
 
-message $A $B "third" | p11 alice send --ca-file "$CA" - ||
+message $A $B "third" | p11 alice -q send --ca-file "$CA" - ||
 	fail "sending 'third'"
 check "third message delivered" wait_delivered bob 3
 check "fetch picks up only the new one" p11 bob fetch --imap --ca-file "$CA"
 check "three messages, no duplicate" test "$(local_count "$BOX")" -eq 3
 
 # IMAP with implicit TLS, into another Maildir (its own state).
-check "fetch over IMAPS" p11 bob fetch --imap --ca-file "$CA" \
-	--tls implicit --maildir "$W/bob/imaps" 2>&1
+check_fails "implicit TLS against the STARTTLS port fails" \
+	p11 bob fetch --imap --ca-file "$CA" --tls implicit \
+	--maildir "$W/bob/imaps"
+check "and fetches nothing" test "$(local_count "$W/bob/imaps")" -eq 0
 sed -i "s/^imap-port = .*/imap-port = $MAIL_IMAPS_PORT/" "$W/bob/p11mail.conf"
 check "fetch over IMAPS (port from the configuration)" \
 	p11 bob fetch --imap --tls implicit --ca-file "$CA" \
@@ -68,7 +70,7 @@ printf 'wrong\n' >"$W/bob/bad-password"
 chmod 600 "$W/bob/bad-password"
 sed "s|^password-source = .*|password-source = file:$W/bob/bad-password|" \
 	"$W/bob/p11mail.conf" >"$W/bob/badpw.conf"
-message $A $B "fourth" | p11 alice send --ca-file "$CA" - ||
+message $A $B "fourth" | p11 alice -q send --ca-file "$CA" - ||
 	fail "sending 'fourth'"
 check "fourth message delivered" wait_delivered bob 4
 cp "$BOX/.p11mail-fetch" "$W/state.before"
@@ -99,7 +101,7 @@ srv=$(server_maildir bob)
 printf '\001\002 this is not a mail message\n\nat all\n' \
 	>"$srv/new/1.garbage.test"
 chown nobody:nogroup "$srv/new/1.garbage.test"
-message $A $B "fifth" | p11 alice send --ca-file "$CA" - ||
+message $A $B "fifth" | p11 alice -q send --ca-file "$CA" - ||
 	fail "sending 'fifth'"
 check "fifth message delivered" wait_delivered bob 6
 out=$(p11 bob fetch --imap --ca-file "$CA" 2>&1)

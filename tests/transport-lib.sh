@@ -32,6 +32,9 @@ mail_domain() {
 mail_setup() {
 	[ -x "$P11MAIL" ] || skip_all "p11mail is not built"
 	mail_work=$(mktemp -d /tmp/p11mail-transport-XXXXXX)
+	# Postfix and Dovecot drop privileges: they must reach the servers
+	# directory below this one.  The users' own files stay private.
+	chmod 755 "$mail_work"
 	out=$("$top_srcdir/tests/servers/mail-start.sh" "$mail_work/servers" 2>&1)
 	case $? in
 	0) ;;
@@ -44,7 +47,7 @@ mail_setup() {
 	. "$mail_work/servers/mail.env"
 	diag "mail servers started in ${MAIL_STARTUP_MS} ms"
 	for u in alice bob carol; do
-		mkdir -p "$mail_work/$u"
+		mkdir -m 700 -p "$mail_work/$u"
 		printf 'secret-%s\n' "$u" >"$mail_work/$u/password"
 		chmod 600 "$mail_work/$u/password"
 		mail_config "$u" "$mail_work/$u/p11mail.conf"

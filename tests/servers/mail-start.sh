@@ -39,7 +39,10 @@ chmod 755 "$dir"
 d=$dir
 while [ "$d" != / ]; do
 	d=$(dirname "$d")
-	[ -x "$d" ] || cannot "$d is not searchable by the server users"
+	case $(stat -c %A "$d") in
+	*x | *t) ;;
+	*) cannot "$d is not searchable by others: the server users need it" ;;
+	esac
 done
 
 # Seven free loopback ports, chosen by the kernel.
@@ -251,7 +254,8 @@ start=$(date +%s%N)
 echo $! >"$dir/dovecot.pid"
 
 /usr/sbin/postfix -c "$pf" start >"$dir/postfix-start.log" 2>&1 || {
-	cat "$dir/postfix-start.log" >&2
+	echo "postfix did not start:" >&2
+	tail -n 5 "$dir/postfix.log" >&2 2>/dev/null
 	"$here/mail-stop.sh" "$dir"
 	exit 1
 }
