@@ -48,3 +48,11 @@ tests_token_exit_LDADD = tests/libtokentest.la $(TOKEN_TEST_LIBS)
 
 TESTS += tests/test-token-exit.sh
 EXTRA_DIST += tests/test-token-exit.sh
+
+check_PROGRAMS += tests/token-faults
+tests_token_faults_SOURCES = tests/test-token-faults.c
+tests_token_faults_CFLAGS = $(TOKEN_TEST_CFLAGS)
+tests_token_faults_LDADD = tests/libtokentest.la $(TOKEN_TEST_LIBS)
+
+TESTS += tests/test-token-faults.sh
+EXTRA_DIST += tests/test-token-faults.sh
