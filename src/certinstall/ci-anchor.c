@@ -1,0 +1,175 @@
+/* p11mail-certinstall anchor add | remove | list: the trust anchors. */
+#include "config.h"
+
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "certinstall/ci.h"
+#include "common.h"
+
+static int anchor_usage(void)
+{
+	printf("Usage: p11mail-certinstall anchor add FILE [--domain DOMAIN]\n"
+	       "       p11mail-certinstall anchor remove FINGERPRINT "
+	       "[--domain DOMAIN]\n"
+	       "       p11mail-certinstall anchor list\n"
+	       "Anchors are CA certificates, or single trusted certificates, "
+	       "for every mail domain or one.\n");
+	return TOOL_EXIT_OK;
+}
+
+static int domain_option(void *arg, int c, const char *value)
+{
+	if (c != 'd')
+		return -1;
+	*(const char **)arg = value;
+	return 0;
+}
+
+static void date_text(int64_t t, char buf[16])
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+
+	if (gmtime_r(&tt, &tm) == NULL ||
+	    strftime(buf, 16, "%Y-%m-%d", &tm) == 0)
+		snprintf(buf, 16, "?");
+}
+
+static int anchor_add(struct ci *ci, const char *path, const char *domain)
+{
+	STACK_OF(X509) *certs = ci_read_certs(path);
+	int rc = certs != NULL ? TOOL_EXIT_OK : TOOL_EXIT_FAILURE;
+
+	for (int i = 0; rc == 0 && i < sk_X509_num(certs); i++) {
+		X509 *x = sk_X509_value(certs, i);
+		unsigned char *der = NULL;
+		enum p11mail_status st;
+		char fp[96], *subj;
+		size_t len = 0;
+
+		if (ci_der(x, &der, &len) < 0)
+			break;
+		ci_fingerprint_text(der, len, fp);
+		subj = X509_NAME_oneline(X509_get_subject_name(x), NULL, 0);
+		st = p11mail_anchor_add(ci->store, der, len, domain);
+		if (st == P11MAIL_OK || st == P11MAIL_ERR_EXISTS) {
+			if (ci->g->json)
+				printf("{\"fingerprint\":\"%s\",\"changed\":"
+				       "%s}\n",
+				       fp, st == P11MAIL_OK ? "true" : "false");
+			else if (st == P11MAIL_OK)
+				printf("anchor added: %s\n  SHA-256 %s%s%s\n",
+				       subj, fp, domain ? " for " : "",
+				       domain ? domain : "");
+			else if (!ci->g->quiet)
+				printf("already an anchor; nothing changed: "
+				       "%s\n",
+				       subj);
+		} else {
+			rc = tool_exit_status(st);
+		}
+		OPENSSL_free(subj);
+		free(der);
+	}
+	sk_X509_pop_free(certs, X509_free);
+	return rc;
+}
+
+static int anchor_remove(struct ci *ci, const char *fp, const char *domain)
+{
+	enum p11mail_status st = p11mail_anchor_remove(ci->store, fp, domain);
+
+	if (st == P11MAIL_ERR_ARGS)
+		return tool_usage_error("'%s' is not a fingerprint (8 to 64 "
+		                        "hex digits)",
+		                        fp);
+	if (st == P11MAIL_ERR_NOT_FOUND) {
+		tool_error("no anchor has the fingerprint %s%s%s", fp,
+		           domain ? " for " : "", domain ? domain : "");
+		return TOOL_EXIT_FAILURE;
+	}
+	if (st == P11MAIL_OK && !ci->g->json && !ci->g->quiet)
+		printf("anchor removed: %s\n", fp);
+	return tool_exit_status(st);
+}
+
+static void anchor_print(const struct ci *ci, const struct p11mail_anchor *a,
+                         int first)
+{
+	char date[16];
+
+	date_text(a->not_after, date);
+	if (!ci->g->json) {
+		printf("%s %-4s %s (until %s)%s%s\n", a->fingerprint,
+		       a->is_ca ? "CA" : "cert", a->subject, date,
+		       a->domain ? " for " : "", a->domain ? a->domain : "");
+		return;
+	}
+	printf("%s{\"fingerprint\":\"%s\",\"ca\":%s,\"subject\":",
+	       first ? "" : ",", a->fingerprint, a->is_ca ? "true" : "false");
+	ci_json_string(stdout, a->subject);
+	printf(",\"not_after\":\"%s\",\"domain\":", date);
+	if (a->domain != NULL)
+		ci_json_string(stdout, a->domain);
+	else
+		printf("null");
+	printf("}");
+}
+
+static int anchor_list(struct ci *ci)
+{
+	struct p11mail_anchor *list = NULL;
+	enum p11mail_status st;
+	size_t n = 0;
+
+	st = p11mail_anchor_list(ci->store, &list, &n);
+	if (st != P11MAIL_OK)
+		return tool_exit_status(st);
+	if (ci->g->json)
+		printf("[");
+	for (size_t i = 0; i < n; i++)
+		anchor_print(ci, &list[i], i == 0);
+	if (ci->g->json)
+		printf("]\n");
+	else if (n == 0 && !ci->g->quiet)
+		printf("no anchors\n");
+	p11mail_anchors_free(list, n);
+	return TOOL_EXIT_OK;
+}
+
+int ci_cmd_anchor(const struct tool_globals *g, int argc, char **argv)
+{
+	static const struct option extra[] = {
+	        {"domain", required_argument, NULL, 'd'}};
+	const char *domain = NULL, *verb;
+	struct ci ci = {0};
+	int rc;
+
+	rc = ci_parse_options(&ci, argc, argv, extra, 1, domain_option, &domain,
+	                      anchor_usage);
+	if (rc >= 0)
+		return rc;
+	if (optind >= argc)
+		return tool_usage_error("anchor needs add, remove or list");
+	verb = argv[optind];
+	if ((strcmp(verb, "list") == 0 && optind + 1 != argc) ||
+	    (strcmp(verb, "list") != 0 && optind + 2 != argc))
+		return tool_usage_error("wrong arguments for anchor %s", verb);
+	if (strcmp(verb, "add") != 0 && strcmp(verb, "remove") != 0 &&
+	    strcmp(verb, "list") != 0)
+		return tool_usage_error("unknown anchor command '%s'", verb);
+	rc = ci_begin(&ci, g);
+	if (rc == 0)
+		rc = ci_store(&ci);
+	if (rc == 0 && strcmp(verb, "add") == 0)
+		rc = anchor_add(&ci, argv[optind + 1], domain);
+	else if (rc == 0 && strcmp(verb, "remove") == 0)
+		rc = anchor_remove(&ci, argv[optind + 1], domain);
+	else if (rc == 0)
+		rc = anchor_list(&ci);
+	ci_end(&ci);
+	return rc;
+}

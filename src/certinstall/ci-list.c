@@ -1,0 +1,270 @@
+/* p11mail-certinstall list, remove and export: the recorded identities. */
+#include "config.h"
+
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+
+#include "certinstall/ci.h"
+#include "common.h"
+
+static void date_text(int64_t t, char buf[16])
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+
+	if (gmtime_r(&tt, &tm) == NULL ||
+	    strftime(buf, 16, "%Y-%m-%d", &tm) == 0)
+		snprintf(buf, 16, "?");
+}
+
+static int list_usage(void)
+{
+	printf("Usage: p11mail-certinstall list [--system]\n"
+	       "Lists the identities recorded on this workstation.\n");
+	return TOOL_EXIT_OK;
+}
+
+static void identity_print(const struct ci *ci,
+                           const struct p11mail_identity *id, int first)
+{
+	char date[16];
+
+	date_text(id->not_after, date);
+	if (!ci->g->json) {
+		printf("%s %s (until %s)\n  key %s\n", id->address,
+		       id->fingerprint, date, id->key_uri);
+		return;
+	}
+	printf("%s{\"address\":", first ? "" : ",");
+	ci_json_string(stdout, id->address);
+	printf(",\"fingerprint\":\"%s\",\"not_after\":\"%s\",\"key_uri\":",
+	       id->fingerprint, date);
+	ci_json_string(stdout, id->key_uri);
+	printf("}");
+}
+
+int ci_cmd_list(const struct tool_globals *g, int argc, char **argv)
+{
+	struct p11mail_identity *ids = NULL;
+	struct ci ci = {0};
+	size_t n = 0;
+	int rc;
+
+	rc = ci_parse_options(&ci, argc, argv, NULL, 0, NULL, NULL, list_usage);
+	if (rc >= 0)
+		return rc;
+	if (optind != argc)
+		return tool_usage_error("list takes no arguments");
+	rc = ci_begin(&ci, g);
+	if (rc == 0)
+		rc = ci_store(&ci);
+	if (rc == 0)
+		rc = tool_exit_status(
+		        p11mail_identity_find(ci.store, NULL, &ids, &n));
+	if (rc == 0 && g->json)
+		printf("[");
+	for (size_t i = 0; rc == 0 && i < n; i++)
+		identity_print(&ci, &ids[i], i == 0);
+	if (rc == 0 && g->json)
+		printf("]\n");
+	else if (rc == 0 && n == 0 && !g->quiet)
+		printf("no identities\n");
+	p11mail_identities_free(ids, n);
+	ci_end(&ci);
+	return rc;
+}
+
+static int remove_usage(void)
+{
+	printf("Usage: p11mail-certinstall remove ADDRESS [--fingerprint FP] "
+	       "[--system]\n"
+	       "Forgets an identity on this workstation; the key stays on the "
+	       "token.\n");
+	return TOOL_EXIT_OK;
+}
+
+static int fp_option(void *arg, int c, const char *value)
+{
+	if (c != 'f')
+		return -1;
+	*(const char **)arg = value;
+	return 0;
+}
+
+int ci_cmd_remove(const struct tool_globals *g, int argc, char **argv)
+{
+	static const struct option extra[] = {
+	        {"fingerprint", required_argument, NULL, 'f'}};
+	const char *fp = NULL;
+	enum p11mail_status st;
+	struct ci ci = {0};
+	int rc;
+
+	rc = ci_parse_options(&ci, argc, argv, extra, 1, fp_option, &fp,
+	                      remove_usage);
+	if (rc >= 0)
+		return rc;
+	if (optind + 1 != argc)
+		return tool_usage_error("remove takes one address");
+	rc = ci_begin(&ci, g);
+	if (rc == 0)
+		rc = ci_store(&ci);
+	if (rc == 0) {
+		st = p11mail_identity_remove(ci.store, argv[optind], fp);
+		if (st == P11MAIL_ERR_NOT_FOUND)
+			tool_error("no identity for %s%s%s on this "
+			           "workstation",
+			           argv[optind], fp ? " with fingerprint " : "",
+			           fp ? fp : "");
+		else if (st == P11MAIL_ERR_ARGS)
+			tool_error("'%s' is not a mail address", argv[optind]);
+		else if (st == P11MAIL_OK && !g->quiet)
+			printf("%s: identity removed (the key stays on the "
+			       "token)\n",
+			       argv[optind]);
+		rc = st == P11MAIL_ERR_ARGS ? TOOL_EXIT_USAGE
+		                            : tool_exit_status(st);
+	}
+	ci_end(&ci);
+	return rc;
+}
+
+/* Base64 of der in a new string, one line. */
+static char *base64(const unsigned char *der, size_t len)
+{
+	char *out = malloc(4 * ((len + 2) / 3) + 1);
+
+	if (out != NULL)
+		EVP_EncodeBlock((unsigned char *)out, der, (int)len);
+	return out;
+}
+
+/* RFC 4398 owner name: the local part becomes one label, dots escaped. */
+static void print_owner(const char *address)
+{
+	const char *at = strrchr(address, '@');
+
+	for (const char *p = address; p < at; p++) {
+		if (*p == '.' || *p == '\\' || *p == ';' || *p == '"' ||
+		    *p == '(' || *p == ')')
+			putchar('\\');
+		putchar(*p);
+	}
+	printf(".%s.", at + 1);
+}
+
+static int export_one(const struct p11mail_identity *id, const char *format,
+                      const char *base_dn)
+{
+	const unsigned char *p = id->cert;
+	char *b64 = NULL;
+	X509 *x;
+
+	if (strcmp(format, "pem") == 0) {
+		x = d2i_X509(NULL, &p, (long)id->cert_len);
+		if (x == NULL || !PEM_write_X509(stdout, x)) {
+			X509_free(x);
+			return TOOL_EXIT_FAILURE;
+		}
+		X509_free(x);
+		return TOOL_EXIT_OK;
+	}
+	b64 = base64(id->cert, id->cert_len);
+	if (b64 == NULL)
+		return TOOL_EXIT_FAILURE;
+	if (strcmp(format, "cert") == 0) {
+		print_owner(id->address);
+		printf(" IN CERT PKIX 0 0 %s\n", b64);
+	} else {
+		printf("dn: mail=%s%s%s\nmail: %s\nuserCertificate;binary:: "
+		       "%s\n",
+		       id->address, base_dn ? "," : "", base_dn ? base_dn : "",
+		       id->address, b64);
+	}
+	free(b64);
+	return TOOL_EXIT_OK;
+}
+
+static int export_usage(void)
+{
+	printf("Usage: p11mail-certinstall export [ADDRESS] "
+	       "[--format pem|cert|ldif] [--base-dn DN] [--system]\n"
+	       "Prints this workstation's certificate for ADDRESS (default: "
+	       "[identity] address):\n"
+	       "PEM, a DNS CERT record (RFC 4398), or an LDIF entry for "
+	       "an LDAP directory.\n");
+	return TOOL_EXIT_OK;
+}
+
+struct export_args {
+	const char *format;
+	const char *base_dn;
+};
+
+static int export_option(void *arg, int c, const char *value)
+{
+	struct export_args *a = arg;
+
+	if (c == 'F')
+		a->format = value;
+	else if (c == 'B')
+		a->base_dn = value;
+	else
+		return -1;
+	return 0;
+}
+
+/* The address to export: the operand, the configured one, or the only. */
+static const char *export_address(struct ci *ci, int argc, char **argv)
+{
+	if (optind < argc)
+		return argv[optind];
+	return p11mail_config_get(ci->cfg, "identity", "address");
+}
+
+int ci_cmd_export(const struct tool_globals *g, int argc, char **argv)
+{
+	static const struct option extra[] = {
+	        {"format", required_argument, NULL, 'F'},
+	        {"base-dn", required_argument, NULL, 'B'}};
+	struct export_args a = {"pem", NULL};
+	struct p11mail_identity *ids = NULL;
+	const char *address;
+	struct ci ci = {0};
+	size_t n = 0;
+	int rc;
+
+	rc = ci_parse_options(&ci, argc, argv, extra, 2, export_option, &a,
+	                      export_usage);
+	if (rc >= 0)
+		return rc;
+	if (optind + 1 < argc)
+		return tool_usage_error("export takes at most one address");
+	if (strcmp(a.format, "pem") != 0 && strcmp(a.format, "cert") != 0 &&
+	    strcmp(a.format, "ldif") != 0)
+		return tool_usage_error("--format is pem, cert or ldif");
+	rc = ci_begin(&ci, g);
+	if (rc == 0)
+		rc = ci_store(&ci);
+	address = rc == 0 ? export_address(&ci, argc, argv) : NULL;
+	if (rc == 0)
+		rc = tool_exit_status(
+		        p11mail_identity_find(ci.store, address, &ids, &n));
+	if (rc == 0 && (n == 0 || (address == NULL && n > 1))) {
+		tool_error(n == 0 ? "no identity%s%s on this workstation"
+		                  : "several identities%s%s: name the "
+		                    "address",
+		           address ? " for " : "", address ? address : "");
+		rc = TOOL_EXIT_FAILURE;
+	}
+	if (rc == 0)
+		rc = export_one(&ids[0], a.format, a.base_dn);
+	p11mail_identities_free(ids, n);
+	ci_end(&ci);
+	return rc;
+}
