@@ -310,6 +310,7 @@ check "BOB_EC_URI names serial and id 02" \
 # The URIs with a pin-source work in libp11's ENGINE, the peer every p11mail
 # URI must satisfy: sign with the token key, verify with the certificate.
 engine_so=/usr/lib/x86_64-linux-gnu/engines-3/pkcs11.so
+# engine_sign URI CERT [MODULE [INIT_ARGS]]
 engine_sign() {
 	cat > "$scratch/engine.cnf" <<EOF
 openssl_conf = conf
@@ -320,7 +321,8 @@ pkcs11 = pkcs11
 [pkcs11]
 engine_id = pkcs11
 dynamic_path = $engine_so
-MODULE_PATH = $SOFTHSM_MODULE
+MODULE_PATH = ${3:-$SOFTHSM_MODULE}
+${4:+INIT_ARGS = $4}
 init = 0
 EOF
 	printf 'fixture engine check\n' > "$scratch/msg"
@@ -387,6 +389,19 @@ case $NSS_INIT_ARGS in
 "configdir='sql:$NSS_DB_DIR' "*) pass "NSS_INIT_ARGS names the database" ;;
 *) fail "NSS_INIT_ARGS names the database: $NSS_INIT_ARGS" ;;
 esac
+# The NSS URIs, with NSS_INIT_ARGS and the database password, sign through
+# libp11's ENGINE, which checks that the key matches the certificate.
+if [ -f "$engine_so" ]; then
+	check "libp11 signs with NSS_RSA_URI and NSS_INIT_ARGS" engine_sign \
+		"$NSS_RSA_URI?pin-source=file:$NSS_PIN_FILE" "$NSS_RSA_CERT" \
+		"$NSS_MODULE" "$NSS_INIT_ARGS"
+	check "libp11 signs with NSS_EC_URI and NSS_INIT_ARGS" engine_sign \
+		"$NSS_EC_URI?pin-source=file:$NSS_PIN_FILE" "$NSS_EC_CERT" \
+		"$NSS_MODULE" "$NSS_INIT_ARGS"
+else
+	skip "libp11 signs with NSS_RSA_URI" "libengine-pkcs11-openssl missing"
+	skip "libp11 signs with NSS_EC_URI" "libengine-pkcs11-openssl missing"
+fi
 
 # ---- failure paths of make-fixture.sh -------------------------------------
 script=$top_srcdir/tests/fixture/make-fixture.sh
