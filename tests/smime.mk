@@ -2,3 +2,11 @@
 # gpgsm and NSS cmsutil, certificate rules and the attack classes.
 TESTS += tests/test-smime.sh
 EXTRA_DIST += tests/test-smime.sh tests/test-smime-common.sh
+TESTS += tests/test-attack-spoof.sh
+EXTRA_DIST += tests/test-attack-spoof.sh
+
+# Makes malformed and forged signatures for the attack tests.
+check_PROGRAMS += tests/test-attack-forge
+tests_test_attack_forge_SOURCES = tests/test-attack-forge.c
+tests_test_attack_forge_CFLAGS = $(AM_CFLAGS) $(OPENSSL_CFLAGS)
+tests_test_attack_forge_LDADD = $(OPENSSL_LIBS)

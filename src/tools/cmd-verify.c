@@ -123,7 +123,7 @@ static void json_report(const struct p11mail_verify_result *r,
 	fprintf(report_fp, "]%s}\n", extra != NULL ? extra : "");
 }
 
-static void text_signer(const struct p11mail_signer *s)
+static void text_signer(const struct p11mail_signer *s, int have_sender)
 {
 	const char *who = s->addresses != NULL && *s->addresses != '\0'
 	                          ? s->addresses
@@ -133,7 +133,7 @@ static void text_signer(const struct p11mail_signer *s)
 	if (!s->valid)
 		fprintf(report_fp, "Signed by %s: INVALID: %s\n", who,
 		        s->problem != NULL ? s->problem : "cannot verify");
-	else if (!s->sender_match)
+	else if (have_sender && !s->sender_match)
 		fprintf(report_fp, "Signed by %s: valid signature, but %s\n",
 		        who,
 		        s->problem != NULL ? s->problem
@@ -160,7 +160,7 @@ static void text_report(const struct p11mail_verify_result *r)
 	for (size_t i = 0; i < r->signer_count; i++) {
 		if (r->verdict == P11MAIL_VERDICT_UNSIGNED)
 			fprintf(report_fp, "Part %s: ", r->signed_part);
-		text_signer(&r->signers[i]);
+		text_signer(&r->signers[i], r->sender != NULL);
 	}
 }
 
