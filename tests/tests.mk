@@ -55,3 +55,10 @@ tests_pcsc_vicc_SOURCES = tests/pcsc/vicc.c
 tests_pcsc_vicc_CFLAGS = $(AM_CFLAGS)
 TESTS += tests/test-pcsc.sh
 EXTRA_DIST += tests/test-pcsc.sh
+
+# The C side of the fixture.
+check_PROGRAMS += tests/test-fixture-env
+tests_test_fixture_env_SOURCES = tests/test-fixture-env.c
+tests_test_fixture_env_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/tests
+tests_test_fixture_env_LDADD = tests/libfixture.la tests/libtap.la
+TESTS += tests/test-fixture-env
