@@ -44,7 +44,7 @@ static enum p11mail_status ldap_open(const char *url, int timeout, LDAP **out)
 	                      NULL);
 	if (rc != LDAP_SUCCESS) {
 		p11m_log(P11MAIL_LOG_WARNING,
-		         "LDAP server %s refused an anonymous bind: %s", url,
+		         "LDAP server %s: anonymous bind failed: %s", url,
 		         ldap_err2string(rc));
 		st = P11MAIL_ERR_DISCOVERY;
 		goto out;

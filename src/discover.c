@@ -489,6 +489,9 @@ static enum p11mail_status ldap_step(struct run *run, const char *value,
 		}
 		return st;
 	}
+	/* None is advertised, or every one failed for the first search. */
+	if (run->ldap_looked_up)
+		return P11MAIL_OK;
 	st = ldap_servers(run);
 	for (size_t i = 0;
 	     st == P11MAIL_OK && i < run->srv_count && run->ldap_url == NULL;
