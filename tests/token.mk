@@ -56,3 +56,11 @@ tests_token_faults_LDADD = tests/libtokentest.la $(TOKEN_TEST_LIBS)
 
 TESTS += tests/test-token-faults.sh
 EXTRA_DIST += tests/test-token-faults.sh
+
+check_PROGRAMS += tests/token-write
+tests_token_write_SOURCES = tests/test-token-write.c
+tests_token_write_CFLAGS = $(TOKEN_TEST_CFLAGS)
+tests_token_write_LDADD = tests/libtokentest.la $(TOKEN_TEST_LIBS)
+
+TESTS += tests/test-token-write.sh tests/test-token-write-nss.sh
+EXTRA_DIST += tests/test-token-write.sh tests/test-token-write-nss.sh

@@ -1,0 +1,7 @@
+#!/bin/sh
+# Key generation, key import, certificates and listings on SoftHSM2.
+set -u
+. "$top_srcdir/tests/tap.sh"
+. "$top_srcdir/tests/fixture/fixture.sh"
+fixture_setup
+"$top_builddir/tests/token-write" softhsm
