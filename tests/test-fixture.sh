@@ -421,11 +421,13 @@ rc=$?
 # ---- cleanup leaves nothing behind ----------------------------------------
 # A child test builds its own fixture, starts two processes (one tracked,
 # one recorded in the pids file) and exits; everything must be gone.
+marker=$scratch/hook-ran
 child_out=$(
-	sh -c '
+	marker=$marker sh -c '
 		. "$top_srcdir/tests/tap.sh"
 		. "$top_srcdir/tests/fixture/fixture.sh"
 		fixture_setup
+		fixture_at_exit "test -d \"\$P11MAIL_FIXTURE_DIR\" && touch \"$marker\""
 		sleep 300 >/dev/null 2>&1 & fixture_track_pid $!
 		echo "tracked $!"
 		sleep 301 >/dev/null 2>&1 & echo $! >> "$P11MAIL_FIXTURE_DIR/pids"
@@ -451,6 +453,9 @@ done
 	pass "processes the fixture was given are stopped" ||
 	fail "processes the fixture was given are stopped:$alive"
 for p in $alive; do kill "$p" 2>/dev/null; done
+[ -f "$marker" ] &&
+	pass "fixture_at_exit hooks run before the directory goes" ||
+	fail "fixture_at_exit hooks run before the directory goes"
 
 fixture_cleanup
 dir=$P11MAIL_FIXTURE_DIR
