@@ -64,3 +64,11 @@ tests_token_write_LDADD = tests/libtokentest.la $(TOKEN_TEST_LIBS)
 
 TESTS += tests/test-token-write.sh tests/test-token-write-nss.sh
 EXTRA_DIST += tests/test-token-write.sh tests/test-token-write-nss.sh
+
+check_PROGRAMS += tests/token-print
+tests_token_print_SOURCES = tests/test-token-print.c
+tests_token_print_CFLAGS = $(TOKEN_TEST_CFLAGS)
+tests_token_print_LDADD = $(TOKEN_TEST_LIBS)
+
+TESTS += tests/test-token-engine.sh
+EXTRA_DIST += tests/test-token-engine.sh
