@@ -1017,6 +1017,16 @@ P11MAIL_EXPORT enum p11mail_status
 p11mail_mail_smime_new(p11mail_store *store, const char *const *addresses,
 		       size_t count, p11mail_smime **out);
 
+/*
+ * Gives smime the identity of address from the store: its certificate and
+ * chain, and with need_key its key URI, with "?pin-source=" pin_source
+ * added when the URI has no query.  P11MAIL_ERR_NO_KEY when none.
+ */
+P11MAIL_EXPORT enum p11mail_status
+p11mail_mail_set_identity(p11mail_smime *smime, p11mail_store *store,
+			  const char *address, const char *pin_source,
+			  int need_key);
+
 /* ---- end of mail transport -------------------------------------------- */
 
 #ifdef __cplusplus

@@ -6,7 +6,13 @@
  */
 #include "config.h"
 
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 
 #include "common.h"
 #include "transport.h"
@@ -71,4 +77,116 @@ enum p11mail_status p11mail_mail_smime_new(p11mail_store *store,
 	}
 	*out = smime;
 	return P11MAIL_OK;
+}
+
+/* Writes the certificate then its chain (concatenated DER) as PEM. */
+static enum p11mail_status trust_write_pem(FILE *f,
+                                           const struct p11mail_identity *id)
+{
+	const unsigned char *p = id->cert;
+	const unsigned char *end;
+	X509 *x;
+
+	x = d2i_X509(NULL, &p, (long)id->cert_len);
+	if (x == NULL || PEM_write_X509(f, x) != 1) {
+		X509_free(x);
+		return P11MAIL_ERR_FORMAT;
+	}
+	X509_free(x);
+	p = id->chain;
+	end = id->chain != NULL ? id->chain + id->chain_len : NULL;
+	while (p != NULL && p < end) {
+		x = d2i_X509(NULL, &p, (long)(end - p));
+		if (x == NULL || PEM_write_X509(f, x) != 1) {
+			X509_free(x);
+			return P11MAIL_ERR_FORMAT;
+		}
+		X509_free(x);
+	}
+	return P11MAIL_OK;
+}
+
+/* A private temporary PEM file with the identity's certificates. */
+static enum p11mail_status trust_cert_file(const struct p11mail_identity *id,
+                                           char **path)
+{
+	const char *tmp = p11m_getenv("TMPDIR");
+	enum p11mail_status rc;
+	char buf[4096];
+	FILE *f;
+	int fd;
+
+	*path = NULL;
+	snprintf(buf, sizeof(buf), "%s/p11mail-identity-XXXXXX",
+	         tmp != NULL && *tmp == '/' ? tmp : "/tmp");
+	fd = mkstemp(buf);
+	if (fd < 0)
+		return P11MAIL_ERR_IO;
+	f = fdopen(fd, "w");
+	if (f == NULL) {
+		close(fd);
+		unlink(buf);
+		return P11MAIL_ERR_IO;
+	}
+	rc = trust_write_pem(f, id);
+	if (fclose(f) != 0 && rc == P11MAIL_OK)
+		rc = P11MAIL_ERR_IO;
+	if (rc == P11MAIL_OK && (*path = strdup(buf)) == NULL)
+		rc = P11MAIL_ERR_NOMEM;
+	if (rc != P11MAIL_OK)
+		unlink(buf);
+	return rc;
+}
+
+/* The key URI with the PIN source in its query, unless it has one. */
+static char *trust_key_uri(const char *uri, const char *pin_source)
+{
+	size_t n;
+	char *s;
+
+	if (pin_source == NULL || strchr(uri, '?') != NULL)
+		return strdup(uri);
+	n = strlen(uri) + strlen(pin_source) + 13;
+	s = malloc(n);
+	if (s != NULL)
+		snprintf(s, n, "%s?pin-source=%s", uri, pin_source);
+	return s;
+}
+
+enum p11mail_status p11mail_mail_set_identity(p11mail_smime *smime,
+                                              p11mail_store *store,
+                                              const char *address,
+                                              const char *pin_source,
+                                              int need_key)
+{
+	struct p11mail_identity *ids = NULL;
+	char *cert = NULL, *uri = NULL;
+	enum p11mail_status rc;
+	size_t n = 0;
+
+	if (smime == NULL || store == NULL || address == NULL)
+		return P11MAIL_ERR_ARGS;
+	rc = p11mail_identity_find(store, address, &ids, &n);
+	if (rc == P11MAIL_OK && n == 0) {
+		p11m_log(P11MAIL_LOG_ERROR,
+		         "no identity for %s on this workstation: install it "
+		         "with p11mail-certinstall",
+		         address);
+		rc = P11MAIL_ERR_NO_KEY;
+	}
+	if (rc != P11MAIL_OK)
+		goto out;
+	rc = trust_cert_file(&ids[0], &cert);
+	if (rc == P11MAIL_OK && need_key &&
+	    (uri = trust_key_uri(ids[0].key_uri, pin_source)) == NULL)
+		rc = P11MAIL_ERR_NOMEM;
+	if (rc == P11MAIL_OK)
+		rc = p11mail_smime_set_identity(smime, uri, cert, NULL);
+out:
+	if (cert != NULL)
+		unlink(cert);
+	free(cert);
+	p11mail_secret_free(uri);
+	p11mail_identities_free(ids, n);
+	return rc;
 }

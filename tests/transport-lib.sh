@@ -20,7 +20,6 @@ mail_cleanup() {
 		rm -rf "$mail_work"
 	fi
 }
-trap mail_cleanup EXIT
 
 mail_domain() {
 	case $1 in
@@ -31,6 +30,12 @@ mail_domain() {
 
 mail_setup() {
 	[ -x "$P11MAIL" ] || skip_all "p11mail is not built"
+	# With the token fixture loaded, its cleanup runs ours too.
+	if command -v fixture_at_exit >/dev/null 2>&1; then
+		fixture_at_exit mail_cleanup
+	else
+		trap mail_cleanup EXIT
+	fi
 	mail_work=$(mktemp -d /tmp/p11mail-transport-XXXXXX)
 	# Postfix and Dovecot drop privileges: they must reach the servers
 	# directory below this one.  The users' own files stay private.

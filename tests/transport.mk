@@ -6,7 +6,9 @@ tests_test_maildir_CFLAGS = $(AM_CFLAGS) $(DEP_CFLAGS)
 tests_test_maildir_LDADD = tests/libtap.la src/libp11mail.la
 
 TESTS += tests/test-maildir tests/test-transport-smtp.sh \
-	tests/test-transport-fetch.sh tests/test-transport-sendmail.sh
+	tests/test-transport-fetch.sh tests/test-transport-sendmail.sh \
+	tests/test-transport-smime.sh
 EXTRA_DIST += tests/servers/mail-start.sh tests/servers/mail-stop.sh \
 	tests/test-transport-smtp.sh tests/test-transport-fetch.sh \
-	tests/test-transport-sendmail.sh tests/transport-lib.sh
+	tests/test-transport-sendmail.sh tests/test-transport-smime.sh \
+	tests/transport-lib.sh

@@ -136,62 +136,19 @@ static enum p11mail_status read_open(const struct tool_globals *g,
 	return st;
 }
 
-/* Writes the identity's certificate to a private temporary file. */
-static char *read_cert_file(const struct p11mail_identity *id)
-{
-	const char *tmp = getenv("TMPDIR");
-	char path[4096];
-	FILE *f;
-	int fd;
-
-	snprintf(path, sizeof(path), "%s/p11mail-cert-XXXXXX",
-	         tmp != NULL && *tmp != '\0' ? tmp : "/tmp");
-	fd = mkstemp(path);
-	if (fd < 0)
-		return NULL;
-	f = fdopen(fd, "wb");
-	if (f == NULL || fwrite(id->cert, 1, id->cert_len, f) != id->cert_len ||
-	    fclose(f) != 0) {
-		if (f == NULL)
-			close(fd);
-		unlink(path);
-		return NULL;
-	}
-	return strdup(path);
-}
-
-/* Loads this workstation's identity for the account address. */
+/* Gives the S/MIME context this workstation's identity for the account. */
 static enum p11mail_status read_identity(struct read_ctx *c)
 {
 	const char *address = p11mail_account_address(c->acct);
-	struct p11mail_identity *ids = NULL;
-	enum p11mail_status st;
-	char *cert = NULL;
-	size_t n = 0;
 
 	if (address == NULL) {
 		tool_error("[account] address is not set: cannot choose the "
 		           "identity that decrypts");
 		return P11MAIL_ERR_CONFIG;
 	}
-	st = p11mail_identity_find(c->store, address, &ids, &n);
-	if (st == P11MAIL_OK && n == 0) {
-		tool_error("no identity for %s on this workstation: install "
-		           "it with p11mail-certinstall",
-		           address);
-		st = P11MAIL_ERR_NO_KEY;
-	}
-	if (st == P11MAIL_OK && (cert = read_cert_file(&ids[0])) == NULL)
-		st = P11MAIL_ERR_IO;
-	if (st == P11MAIL_OK)
-		st = p11mail_smime_set_identity(c->smime, ids[0].key_uri, cert,
-		                                NULL);
-	if (cert != NULL) {
-		unlink(cert);
-		free(cert);
-	}
-	p11mail_identities_free(ids, n);
-	return st;
+	return p11mail_mail_set_identity(
+	        c->smime, c->store, address,
+	        p11mail_config_get(c->cfg, "token", "pin-source"), 1);
 }
 
 static enum p11mail_status read_decrypt(struct read_ctx *c)
@@ -249,17 +206,6 @@ static void read_report_signers(const struct read_ctx *c)
 		        r->signed_part);
 }
 
-/* The first address of a signer (the list is comma-separated). */
-static char *read_first_address(const struct p11mail_signer *s)
-{
-	size_t n;
-
-	if (s->addresses == NULL)
-		return NULL;
-	n = strcspn(s->addresses, ", ");
-	return n > 0 ? strndup(s->addresses, n) : NULL;
-}
-
 static int read_ask(const char *address, const char *fingerprint)
 {
 	char answer[16];
@@ -288,7 +234,7 @@ static void read_offer_trust(struct read_ctx *c, const struct read_opts *o)
 	if (!s->valid || s->trust != P11MAIL_TRUST_NOT_TRUSTED ||
 	    !s->sender_match || s->cert_der == NULL)
 		return;
-	address = read_first_address(s);
+	address = c->vr->sender != NULL ? strdup(c->vr->sender) : NULL;
 	if (address == NULL)
 		return;
 	if (o->no_prompt || o->json || !isatty(STDIN_FILENO) ||
@@ -309,6 +255,31 @@ static void read_offer_trust(struct read_ctx *c, const struct read_opts *o)
 	} else {
 		fprintf(stderr, "p11mail: %s is now trusted\n", address);
 	}
+	free(address);
+}
+
+/*
+ * Keeps the certificate of a valid signer that matches From in the cache:
+ * this is how correspondents exchange certificates.  Trust is untouched.
+ */
+static void read_cache_signer(struct read_ctx *c)
+{
+	const struct p11mail_signer *s;
+	char *address;
+
+	if (c->vr->signer_count != 1)
+		return;
+	s = &c->vr->signers[0];
+	if (!s->valid || !s->sender_match || s->cert_der == NULL ||
+	    c->vr->sender == NULL)
+		return;
+	address = strdup(c->vr->sender);
+	if (address == NULL)
+		return;
+	if (p11mail_cache_put(c->store, address, s->cert_der, s->cert_der_len,
+	                      P11MAIL_CACHE_EXCHANGED, NULL, 0,
+	                      0) != P11MAIL_OK)
+		tool_warn("the signer's certificate could not be cached");
 	free(address);
 }
 
@@ -389,6 +360,7 @@ static int read_show(const struct tool_globals *g, struct read_ctx *c,
 			fprintf(stderr, "p11mail: not signed\n");
 		fwrite(body, 1, len, stdout);
 	}
+	read_cache_signer(c);
 	if (c->vr->verdict == P11MAIL_VERDICT_NOT_TRUSTED)
 		read_offer_trust(c, o);
 	rc = read_exit(c);

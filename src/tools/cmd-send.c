@@ -23,6 +23,9 @@ struct send_opts {
 	const char *ca_file;
 	const char *input;
 	int queue;
+	int sign;
+	int encrypt;
+	int autoprotect; /* sign; encrypt when every recipient can be */
 };
 
 static const char send_help[] =
@@ -56,6 +59,15 @@ static int send_parse(int argc, char **argv, struct send_opts *o)
 		case 'Q':
 			o->queue = 1;
 			break;
+		case 'S':
+			o->sign = 1;
+			break;
+		case 'E':
+			o->encrypt = 1;
+			break;
+		case 'A':
+			o->autoprotect = 1;
+			break;
 		case 'C':
 			o->ca_file = optarg;
 			break;
@@ -70,6 +82,12 @@ static int send_parse(int argc, char **argv, struct send_opts *o)
 		return tool_usage_error("send takes at most one message file");
 	if (o->queue && argc - optind == 1)
 		return tool_usage_error("--queue takes no message file");
+	if (o->queue && (o->sign || o->encrypt || o->autoprotect))
+		return tool_usage_error("--queue sends queued messages as they "
+		                        "are");
+	if (o->autoprotect && (o->sign || o->encrypt))
+		return tool_usage_error("--auto already decides --sign and "
+		                        "--encrypt");
 	o->input = optind < argc ? argv[optind] : "-";
 	return TOOL_EXIT_OK;
 }
@@ -92,10 +110,93 @@ static int send_queue(const struct tool_globals *g,
 	return tool_exit_status(st);
 }
 
+/* The S/MIME context for one message: the store's trust, the recipients'
+ * certificates and the sender's identity. */
+static enum p11mail_status send_smime(const struct tool_globals *g,
+                                      const struct p11mail_config *cfg,
+                                      const struct p11mail_envelope *env,
+                                      int need_key, p11mail_smime **out)
+{
+	const char *pin = p11mail_config_get(cfg, "token", "pin-source");
+	p11mail_store *store = NULL;
+	enum p11mail_status st;
+	char *dir = NULL;
+
+	*out = NULL;
+	st = p11mail_store_dir(cfg, g->store, 0, &dir);
+	if (st == P11MAIL_OK)
+		st = p11mail_store_open(dir, &store);
+	if (st == P11MAIL_OK)
+		st = p11mail_mail_smime_new(store,
+		                            (const char *const *)env->rcpt,
+		                            env->rcpt_count, out);
+	if (st == P11MAIL_OK)
+		st = p11mail_mail_set_identity(*out, store, env->from, pin,
+		                               need_key);
+	if (st != P11MAIL_OK) {
+		p11mail_smime_free(*out);
+		*out = NULL;
+	}
+	p11mail_store_close(store);
+	free(dir);
+	return st;
+}
+
+/* Signs and/or encrypts msg in place as the options ask. */
+static enum p11mail_status send_protect(const struct tool_globals *g,
+                                        const struct p11mail_config *cfg,
+                                        const struct send_opts *o,
+                                        const struct p11mail_envelope *env,
+                                        unsigned char **msg, size_t *len)
+{
+	int sign = o->sign || o->autoprotect;
+	int encrypt = o->encrypt || o->autoprotect;
+	p11mail_smime *smime = NULL;
+	unsigned char *out = NULL, *copy;
+	enum p11mail_status st;
+	size_t out_len = 0;
+
+	if (!sign && !encrypt)
+		return P11MAIL_OK;
+	st = send_smime(g, cfg, env, sign, &smime);
+	if (st == P11MAIL_OK && encrypt)
+		st = p11mail_smime_encrypt(smime, sign ? P11MAIL_SMIME_SIGN : 0,
+		                           (const char *const *)env->rcpt,
+		                           env->rcpt_count, *msg, *len, &out,
+		                           &out_len);
+	if (st == P11MAIL_ERR_NO_CERT && o->autoprotect) {
+		tool_warn("not every recipient has a usable certificate: "
+		          "sending signed, NOT encrypted");
+		encrypt = 0;
+		st = P11MAIL_OK;
+	}
+	if (st == P11MAIL_OK && !encrypt)
+		st = p11mail_smime_sign(smime, 0, *msg, *len, &out, &out_len);
+	if (st == P11MAIL_OK) {
+		copy = malloc(out_len + 1);
+		if (copy == NULL) {
+			st = P11MAIL_ERR_NOMEM;
+		} else {
+			memcpy(copy, out, out_len);
+			p11mail_wipe(*msg, *len);
+			free(*msg);
+			*msg = copy;
+			*len = out_len;
+		}
+	}
+	if (st != P11MAIL_OK)
+		tool_error("cannot %s the message: %s",
+		           encrypt ? "encrypt" : "sign", p11mail_strerror(st));
+	p11mail_smime_release(out, out_len);
+	p11mail_smime_free(smime);
+	return st;
+}
+
 /* Queues and submits one message; prints where it went. */
-static int send_one(const struct tool_globals *g, struct p11mail_account *acct,
-                    const struct send_opts *o, const unsigned char *msg,
-                    size_t len)
+static int send_one(const struct tool_globals *g,
+                    const struct p11mail_config *cfg,
+                    struct p11mail_account *acct, const struct send_opts *o,
+                    const unsigned char *msg, size_t len)
 {
 	struct p11mail_envelope *env = NULL;
 	const char *from = o->from;
@@ -113,6 +214,9 @@ static int send_one(const struct tool_globals *g, struct p11mail_account *acct,
 		           p11mail_strerror(st));
 		goto out;
 	}
+	st = send_protect(g, cfg, o, env, &clean, &clean_len);
+	if (st != P11MAIL_OK)
+		goto out; /* nothing was queued or sent */
 	st = p11mail_send_message(acct, env, clean, clean_len, &sent, &queued);
 	if (g->json)
 		printf("{\"sent\":%s,\"recipients\":%zu,\"queued\":%s%s%s}\n",
@@ -171,7 +275,7 @@ int cmd_send(const struct tool_globals *g, int argc, char **argv)
 		rc = tool_exit_status(st);
 		goto out;
 	}
-	rc = send_one(g, acct, &o, msg, len);
+	rc = send_one(g, cfg, acct, &o, msg, len);
 out:
 	free(msg);
 	p11mail_account_free(acct);

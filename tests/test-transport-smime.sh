@@ -1,0 +1,133 @@
+#!/bin/sh
+# Signed and encrypted mail end to end, keys on SoftHSM2 tokens: bob signs
+# to alice, alice's inbox shows S and reading caches bob's certificate;
+# alice then encrypts (and signs) to bob, who decrypts on his token.  A
+# recipient without a certificate stops --encrypt and makes --auto fall
+# back to signing; a signer without an anchor shows N with the trust
+# command; a tampered message shows X.
+set -u
+. "$top_srcdir/tests/tap.sh"
+. "$top_srcdir/tests/fixture/fixture.sh"
+. "$top_srcdir/tests/transport-lib.sh"
+
+fixture_setup
+mail_setup
+A=alice@north-clinic.test
+B=bob@south-lab.test
+C=carol@south-lab.test
+CA=$MAIL_CA
+W=$mail_work
+CI="$top_builddir/src/p11mail-certinstall"
+
+# Identities on the tokens, the test CA as anchor (carol has none).
+token_config() {
+	printf '[token]\nmodule = %s\npin-source = file:%s\n' \
+		"$SOFTHSM_MODULE" "$2" >>"$W/$1/p11mail.conf"
+}
+token_config alice "$ALICE_PIN_FILE"
+token_config bob "$BOB_PIN_FILE"
+for u in alice bob; do
+	uri=$ALICE_RSA_URI
+	[ $u = bob ] && uri=$BOB_RSA_URI
+	check "$u's identity registered" "$CI" --config "$W/$u/p11mail.conf" \
+		--store "$W/$u/store" register --uri "$uri"
+	check "$u trusts the test CA" "$CI" --config "$W/$u/p11mail.conf" \
+		--store "$W/$u/store" anchor add "$CA_CERT"
+done
+
+# 1. bob signs to alice; alice sees S and caches bob's certificate.
+message $B $A "signed by bob" >"$W/s1.eml"
+check "bob sends signed" p11 bob send --sign --ca-file "$CA" "$W/s1.eml"
+check "delivered" wait_delivered alice 1
+check "alice fetches" p11 alice -q fetch --ca-file "$CA"
+out=$(p11 alice inbox 2>&1)
+case $out in
+*"  S  "*"signed by bob"*) pass "inbox shows S for a trusted signer" ;;
+*) fail "inbox shows S for a trusted signer"; diag "$out" ;;
+esac
+out=$(p11 alice read --no-prompt 1 2>&1)
+rc=$?
+if [ $rc -eq 0 ] && printf '%s' "$out" | grep -q "signed by $B" &&
+	printf '%s' "$out" | grep -q "trusted"; then
+	pass "read reports the signer and trust"
+else
+	fail "read reports the signer and trust (rc=$rc)"
+	diag "$out"
+fi
+
+# 2. alice encrypts and signs to bob with the certificate she cached.
+message $A $B "sealed for bob" >"$W/e1.eml"
+check "alice sends signed and encrypted" \
+	p11 alice send --sign --encrypt --ca-file "$CA" "$W/e1.eml"
+check "delivered" wait_delivered bob 1
+check "the server copy does not hold the plaintext" sh -c \
+	"! grep -rq 'Hello from the transport test' '$(server_maildir bob)'"
+check "bob fetches" p11 bob -q fetch --ca-file "$CA"
+out=$(p11 bob inbox 2>&1)
+case $out in
+*"  E  "*) pass "inbox shows E for an encrypted message" ;;
+*) fail "inbox shows E for an encrypted message"; diag "$out" ;;
+esac
+out=$(p11 bob read --no-prompt 1 2>"$W/read.err")
+rc=$?
+if [ $rc -eq 0 ] && printf '%s' "$out" | grep -q "Hello from the transport"; then
+	pass "bob decrypts on his token"
+else
+	fail "bob decrypts on his token (rc=$rc)"
+	diag "$(cat "$W/read.err")"
+fi
+check "and sees alice's signature" grep -q "signed by $A" "$W/read.err"
+
+# 3. No certificate for carol: --encrypt refuses, naming her; --auto signs.
+n=$(local_count "$W/alice/outbox")
+c0=$(server_count carol)
+message $A "$B, $C" "for two" >"$W/e2.eml"
+out=$(p11 alice send --encrypt --ca-file "$CA" "$W/e2.eml" 2>&1)
+rc=$?
+if [ $rc -eq 1 ] && printf '%s' "$out" | grep -q "$C"; then
+	pass "--encrypt fails naming the recipient without a certificate"
+else
+	fail "--encrypt fails naming the recipient without a certificate"
+	diag "$out"
+fi
+check "nothing was queued" test "$(local_count "$W/alice/outbox")" -eq "$n"
+out=$(p11 alice send --auto --ca-file "$CA" "$W/e2.eml" 2>&1)
+rc=$?
+if [ $rc -eq 0 ] && printf '%s' "$out" | grep -q "NOT encrypted"; then
+	pass "--auto falls back to signing, and says so"
+else
+	fail "--auto falls back to signing, and says so (rc=$rc)"
+	diag "$out"
+fi
+check "carol got it" wait_delivered carol $((c0 + 1))
+
+# 4. carol has no anchor: alice's signature is valid but not trusted.
+check "carol fetches" p11 carol -q fetch --ca-file "$CA"
+out=$(p11 carol inbox 2>&1)
+case $out in
+*"  N  "*) pass "inbox shows N for a signer without an anchor" ;;
+*) fail "inbox shows N for a signer without an anchor"; diag "$out" ;;
+esac
+out=$(p11 carol read --no-prompt 1 </dev/null 2>&1)
+rc=$?
+if [ $rc -eq 3 ] &&
+	printf '%s' "$out" | grep -q "p11mail trust add $A --fingerprint"; then
+	pass "read exits 3 and prints the trust command"
+else
+	fail "read exits 3 and prints the trust command (rc=$rc)"
+	diag "$out"
+fi
+
+# 5. A tampered signed message shows X, and read exits 4.
+f=$(ls "$W/carol/Maildir/new/"* | head -n 1)
+sed 's/Hello from the transport test/Hello from someone else/' "$f" \
+	>"$W/carol/Maildir/new/9999.tampered.test"
+out=$(p11 carol inbox 2>&1)
+case $out in
+*"  X  "*) pass "inbox shows X for a tampered message" ;;
+*) fail "inbox shows X for a tampered message"; diag "$out" ;;
+esac
+p11 carol read --no-prompt 9999.tampered.test >/dev/null 2>&1
+check "read exits 4 for it" test $? -eq 4
+
+done_testing
