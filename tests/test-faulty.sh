@@ -29,7 +29,9 @@ has() {
 }
 lacks() {
 	case $out in
-	*"$1"*) fail "$2"; printf '%s\n' "$out" | sed 's/^/#   /' | head -n 20 ;;
+	*"$1"*)
+		fail "$2"
+		printf '%s\n' "$out" | sed 's/^/#   /' | head -n 20 ;;
 	*) pass "$2" ;;
 	esac
 }
@@ -179,7 +181,8 @@ mech_listed RSA-PKCS-PSS && pass "without control, RSA-PKCS-PSS is listed" ||
 	fail "without control, RSA-PKCS-PSS is listed"
 rm -f "$P11MAIL_FIXTURE_DIR/sig"
 out=$(pss_sign)
-[ -s "$P11MAIL_FIXTURE_DIR/sig" ] && pass "without control, PSS signing works" ||
+[ -s "$P11MAIL_FIXTURE_DIR/sig" ] &&
+	pass "without control, PSS signing works" ||
 	fail "without control, PSS signing works: $out"
 control "no-mechanism CKM_RSA_PKCS_PSS"
 out=$(faulty --token-label "$ALICE_TOKEN_LABEL" -M)

@@ -87,7 +87,7 @@ good_cert() {
 		out=$(vfy "$2" -purpose smimeencrypt)
 		case $out in
 		*"unsuitable certificate purpose"*)
-			pass "$1 (EC) is refused only by OpenSSL's RSA-minded smimeencrypt" ;;
+			pass "$1 (EC): only openssl's smimeencrypt refuses" ;;
 		*) fail "$1 (EC) smimeencrypt: $out" ;;
 		esac
 		ku='Digital Signature, Key Agreement'
@@ -335,7 +335,8 @@ EOF
 }
 if [ -f "$engine_so" ]; then
 	check "libp11 signs with ALICE_RSA_URI?pin-source" engine_sign \
-		"$ALICE_RSA_URI?pin-source=file:$ALICE_PIN_FILE" "$ALICE_RSA_CERT"
+		"$ALICE_RSA_URI?pin-source=file:$ALICE_PIN_FILE" \
+		"$ALICE_RSA_CERT"
 	check "libp11 signs with BOB_EC_URI?pin-source" engine_sign \
 		"$BOB_EC_URI?pin-source=file:$BOB_PIN_FILE" "$BOB_EC_CERT"
 else
@@ -380,8 +381,9 @@ ec_id=$(openssl x509 -in "$NSS_EC_CERT" -noout -pubkey |
 [ "$(uri_id "$NSS_EC_URI")" = "$ec_id" ] &&
 	pass "NSS_EC_URI id is the certificate's key" ||
 	fail "NSS_EC_URI id is the certificate's key"
+nss_prefix="pkcs11:token=NSS%20Certificate%20DB;serial=0000000000000000"
 case $NSS_RSA_URI in
-"pkcs11:token=NSS%20Certificate%20DB;serial=0000000000000000;id=%"*";type=private")
+"$nss_prefix;id=%"*";type=private")
 	pass "NSS_RSA_URI names token, serial and id" ;;
 *) fail "NSS_RSA_URI names token, serial and id: $NSS_RSA_URI" ;;
 esac
@@ -427,10 +429,12 @@ child_out=$(
 		. "$top_srcdir/tests/tap.sh"
 		. "$top_srcdir/tests/fixture/fixture.sh"
 		fixture_setup
-		fixture_at_exit "test -d \"\$P11MAIL_FIXTURE_DIR\" && touch \"$marker\""
+		fixture_at_exit \
+			"test -d \"\$P11MAIL_FIXTURE_DIR\" && touch \"$marker\""
 		sleep 300 >/dev/null 2>&1 & fixture_track_pid $!
 		echo "tracked $!"
-		sleep 301 >/dev/null 2>&1 & echo $! >> "$P11MAIL_FIXTURE_DIR/pids"
+		sleep 301 >/dev/null 2>&1 &
+		echo $! >> "$P11MAIL_FIXTURE_DIR/pids"
 		echo "recorded $!"
 		echo "dir $P11MAIL_FIXTURE_DIR"
 		exit 3

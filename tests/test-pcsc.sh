@@ -35,7 +35,9 @@ elif unshare -r -m -n true 2>/dev/null; then
 	NS="unshare -r -m -n"
 else
 	why=$(unshare -r -m -n true 2>&1 | head -n 1)
-	skip_all "cannot create mount and network namespaces ($why); pcscd 1.9.9 has a fixed socket path and vpcd listens on all interfaces, so this test only runs isolated"
+	skip_all "cannot create mount and network namespaces ($why);" \
+		"pcscd 1.9.9 has a fixed socket path and vpcd listens on" \
+		"all interfaces, so this test only runs isolated"
 fi
 
 D=$(mktemp -d "${TMPDIR:-/tmp}/p11mail-pcsc.XXXXXX") || exit 1
@@ -57,7 +59,8 @@ stop() {
 }
 cleanup() {
 	rc=$?
-	[ -z "$vicc_pid" ] && [ -s "$D/vicc.pid" ] && vicc_pid=$(cat "$D/vicc.pid")
+	[ -z "$vicc_pid" ] && [ -s "$D/vicc.pid" ] &&
+		vicc_pid=$(cat "$D/vicc.pid")
 pcscd_pid=$(cat "$D/pcscd.pid")
 	[ -z "$pcscd_pid" ] && [ -s "$D/pcscd.pid" ] &&
 		pcscd_pid=$(cat "$D/pcscd.pid")
