@@ -11,6 +11,7 @@
 #include <openssl/rand.h>
 #include <openssl/rsa.h>
 
+#include "certcheck.h"
 #include "common.h"
 #include "mime.h"
 #include "smime-mime.h"
@@ -79,6 +80,7 @@ enum p11mail_status smime_sign_der(p11mail_smime *smime, unsigned int flags,
 	        CMS_BINARY | CMS_PARTIAL | (detached ? CMS_DETACHED : 0);
 	CMS_ContentInfo *cms = NULL;
 	BIO *data = NULL;
+	char problem[256];
 	enum p11mail_status st = P11MAIL_ERR_CRYPTO;
 
 	*out = NULL;
@@ -86,6 +88,12 @@ enum p11mail_status smime_sign_der(p11mail_smime *smime, unsigned int flags,
 	if (smime->key == NULL || smime->cert == NULL) {
 		p11m_log(P11MAIL_LOG_ERROR, "no signing identity was given");
 		return P11MAIL_ERR_NO_KEY;
+	}
+	if (certcheck_policy(smime->cert, CERTCHECK_SIGN, problem,
+	                     sizeof(problem)) != P11MAIL_OK) {
+		p11m_log(P11MAIL_LOG_ERROR, "the signing certificate: %s",
+		         problem);
+		return P11MAIL_ERR_NO_CERT;
 	}
 	cms = CMS_sign_ex(NULL, NULL, NULL, NULL, cflags, smime->libctx,
 	                  smime->propq);

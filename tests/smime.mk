@@ -10,3 +10,7 @@ check_PROGRAMS += tests/test-attack-forge
 tests_test_attack_forge_SOURCES = tests/test-attack-forge.c
 tests_test_attack_forge_CFLAGS = $(AM_CFLAGS) $(OPENSSL_CFLAGS)
 tests_test_attack_forge_LDADD = $(OPENSSL_LIBS)
+TESTS += tests/test-attack-efail.sh tests/test-attack-limits.sh \
+	tests/test-smime-certs.sh
+EXTRA_DIST += tests/test-attack-efail.sh tests/test-attack-limits.sh \
+	tests/test-smime-certs.sh

@@ -24,8 +24,8 @@
 static EVP_PKEY *read_key(const char *path)
 {
 	BIO *b = BIO_new_file(path, "r");
-	EVP_PKEY *k = b != NULL ? PEM_read_bio_PrivateKey(b, NULL, NULL, NULL)
-				: NULL;
+	EVP_PKEY *k =
+	        b != NULL ? PEM_read_bio_PrivateKey(b, NULL, NULL, NULL) : NULL;
 
 	BIO_free(b);
 	return k;
@@ -43,15 +43,15 @@ static X509 *read_cert(const char *path)
 static int add_object(CMS_SignerInfo *si, int nid, int value_nid)
 {
 	return CMS_signed_add1_attr_by_NID(si, nid, V_ASN1_OBJECT,
-					   OBJ_nid2obj(value_nid), -1) > 0;
+	                                   OBJ_nid2obj(value_nid), -1) > 0;
 }
 
 static int add_time(CMS_SignerInfo *si)
 {
 	ASN1_TIME *t = X509_gmtime_adj(NULL, 0);
 	int ok = t != NULL &&
-		 CMS_signed_add1_attr_by_NID(si, NID_pkcs9_signingTime,
-					     V_ASN1_UTCTIME, t, -1) > 0;
+	         CMS_signed_add1_attr_by_NID(si, NID_pkcs9_signingTime,
+	                                     V_ASN1_UTCTIME, t, -1) > 0;
 
 	ASN1_TIME_free(t);
 	return ok;
@@ -106,7 +106,7 @@ static int resign(CMS_SignerInfo *si, EVP_PKEY *key)
 	if (EVP_DigestSign(md, sig, &siglen, set, (size_t)(p - set)) != 1)
 		goto out;
 	ok = ASN1_STRING_set(CMS_SignerInfo_get0_signature(si), sig,
-			     (int)siglen);
+	                     (int)siglen);
 out:
 	for (int i = 0; i < n && i < 32; i++)
 		ASN1_STRING_free(enc[i]);
@@ -126,20 +126,20 @@ static int plant(const char *mode, CMS_SignerInfo *si)
 		return add_object(si, NID_pkcs9_contentType, NID_pkcs7_data);
 	if (strcmp(mode, "multi-ct") == 0)
 		return pos >= 0 &&
-		       X509_ATTRIBUTE_set1_data(CMS_signed_get_attr(si, pos),
-						V_ASN1_OBJECT,
-						OBJ_nid2obj(NID_pkcs7_data), -1);
+		       X509_ATTRIBUTE_set1_data(
+		               CMS_signed_get_attr(si, pos), V_ASN1_OBJECT,
+		               OBJ_nid2obj(NID_pkcs7_data), -1);
 	if (strcmp(mode, "ct-mismatch") == 0) {
 		X509_ATTRIBUTE *old = CMS_signed_delete_attr(si, pos);
 
 		X509_ATTRIBUTE_free(old);
-		return old != NULL && add_object(si, NID_pkcs9_contentType,
-						 NID_pkcs7_signed);
+		return old != NULL &&
+		       add_object(si, NID_pkcs9_contentType, NID_pkcs7_signed);
 	}
 	if (strcmp(mode, "dup-md") == 0)
-		return CMS_signed_add1_attr_by_NID(
-			       si, NID_pkcs9_messageDigest, V_ASN1_OCTET_STRING,
-			       zeros, sizeof(zeros)) > 0;
+		return CMS_signed_add1_attr_by_NID(si, NID_pkcs9_messageDigest,
+		                                   V_ASN1_OCTET_STRING, zeros,
+		                                   sizeof(zeros)) > 0;
 	if (strcmp(mode, "dup-time") == 0)
 		return add_time(si);
 	return 1;
@@ -147,39 +147,40 @@ static int plant(const char *mode, CMS_SignerInfo *si)
 
 static int needs_resign(const char *mode)
 {
-	return strcmp(mode, "resigned") == 0 || strcmp(mode, "dup-ct") == 0 || strcmp(mode, "multi-ct") == 0 ||
+	return strcmp(mode, "resigned") == 0 || strcmp(mode, "dup-ct") == 0 ||
+	       strcmp(mode, "multi-ct") == 0 ||
 	       strcmp(mode, "ct-mismatch") == 0 ||
 	       strcmp(mode, "dup-md") == 0 || strcmp(mode, "dup-time") == 0;
 }
 
-static CMS_ContentInfo *forge(const char *mode, char **argv, int argc,
-			      BIO *in)
+static CMS_ContentInfo *forge(const char *mode, char **argv, int argc, BIO *in)
 {
 	unsigned int flags = CMS_BINARY | CMS_PARTIAL;
 	EVP_PKEY *key = read_key(argv[2]), *key2 = NULL;
 	X509 *cert = read_cert(argv[3]), *cert2 = NULL;
 	CMS_ContentInfo *cms = NULL;
 	CMS_SignerInfo *si, *si2 = NULL;
-	const EVP_MD *md = strcmp(mode, "sha1") == 0 ? EVP_sha1()
-						      : EVP_sha256();
+	const EVP_MD *md =
+	        strcmp(mode, "sha1") == 0 ? EVP_sha1() : EVP_sha256();
 
 	if (key == NULL || cert == NULL)
 		goto out;
 	cms = CMS_sign(NULL, NULL, NULL, NULL, flags);
-	si = cms != NULL ? CMS_add1_signer(cms, cert, key, md,
-					   CMS_BINARY |
-						   (strcmp(mode, "no-attrs") == 0
-							    ? CMS_NOATTR
-							    : 0))
-			 : NULL;
+	si = cms != NULL ? CMS_add1_signer(
+	                           cms, cert, key, md,
+	                           CMS_BINARY | (strcmp(mode, "no-attrs") == 0
+	                                                 ? CMS_NOATTR
+	                                                 : 0))
+	                 : NULL;
 	if (si == NULL)
 		goto fail;
 	if (strcmp(mode, "second-forged") == 0 && argc >= 8) {
 		key2 = read_key(argv[6]);
 		cert2 = read_cert(argv[7]);
 		si2 = key2 != NULL && cert2 != NULL
-			      ? CMS_add1_signer(cms, cert2, key2, md, CMS_BINARY)
-			      : NULL;
+		              ? CMS_add1_signer(cms, cert2, key2, md,
+		                                CMS_BINARY)
+		              : NULL;
 		if (si2 == NULL)
 			goto fail;
 	}
@@ -212,9 +213,10 @@ int main(int argc, char **argv)
 	int ok;
 
 	if (argc < 6) {
-		fprintf(stderr, "usage: %s MODE KEY CERT CONTENT OUT "
-				"[KEY2 CERT2]\n",
-			argv[0]);
+		fprintf(stderr,
+		        "usage: %s MODE KEY CERT CONTENT OUT "
+		        "[KEY2 CERT2]\n",
+		        argv[0]);
 		return 2;
 	}
 	in = BIO_new_file(argv[4], "rb");
