@@ -62,3 +62,4 @@ tests_test_fixture_env_SOURCES = tests/test-fixture-env.c
 tests_test_fixture_env_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/tests
 tests_test_fixture_env_LDADD = tests/libfixture.la tests/libtap.la
 TESTS += tests/test-fixture-env
+EXTRA_DIST += tests/pcsc/pcsc.sh tests/pcsc/README
