@@ -72,3 +72,10 @@ tests_token_print_LDADD = $(TOKEN_TEST_LIBS)
 
 TESTS += tests/test-token-engine.sh
 EXTRA_DIST += tests/test-token-engine.sh
+
+# Raw C_Sign against tok_key_sign on one token; not a test (prints JSON).
+check_PROGRAMS += tests/bench-token
+tests_bench_token_SOURCES = tests/bench-token.c
+tests_bench_token_CFLAGS = $(TOKEN_TEST_CFLAGS)
+tests_bench_token_LDADD = tests/libtokentest.la $(TOKEN_TEST_LIBS) \
+	tests/libtap.la
