@@ -11,7 +11,9 @@
 #include <openssl/asn1.h>
 #include <openssl/bn.h>
 #include <openssl/ec.h>
+#include <openssl/core_names.h>
 #include <openssl/objects.h>
+#include <openssl/param_build.h>
 
 #include "common.h"
 #include "key.h"
@@ -309,4 +311,75 @@ int p11prov_key_public_eq(const struct p11prov_key *a,
 	pa = p11prov_key_exponent(a, &la);
 	pb = p11prov_key_exponent(b, &lb);
 	return pa != NULL && pb != NULL && bytes_eq(pa, la, pb, lb);
+}
+
+/*
+ * Pushes the public parts onto a builder.  The builder keeps pointers to
+ * the numbers, so they live in bn[] until it is done.
+ */
+static int push_public(const struct p11prov_key *key, OSSL_PARAM_BLD *bld,
+                       int selection, BIGNUM *bn[2])
+{
+	const unsigned char *n, *e, *point;
+	size_t n_len, e_len, point_len;
+
+	if (key->type == TOK_KEY_EC) {
+		point = p11prov_key_point(key, &point_len);
+		if (!OSSL_PARAM_BLD_push_utf8_string(bld,
+		                                     OSSL_PKEY_PARAM_GROUP_NAME,
+		                                     OBJ_nid2sn(key->nid), 0))
+			return 0;
+		if (!(selection & OSSL_KEYMGMT_SELECT_PUBLIC_KEY))
+			return 1;
+		return point != NULL &&
+		       OSSL_PARAM_BLD_push_octet_string(
+		               bld, OSSL_PKEY_PARAM_PUB_KEY, point, point_len);
+	}
+	if (!(selection & OSSL_KEYMGMT_SELECT_PUBLIC_KEY))
+		return 1;
+
+	n = p11prov_key_modulus(key, &n_len);
+	e = p11prov_key_exponent(key, &e_len);
+	if (n == NULL || e == NULL)
+		return 0;
+	bn[0] = BN_bin2bn(n, (int)n_len, NULL);
+	bn[1] = BN_bin2bn(e, (int)e_len, NULL);
+	return bn[0] != NULL && bn[1] != NULL &&
+	       OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_N, bn[0]) &&
+	       OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_E, bn[1]);
+}
+
+OSSL_PARAM *p11prov_key_public_params(const struct p11prov_key *key,
+                                      int selection)
+{
+	OSSL_PARAM_BLD *bld = OSSL_PARAM_BLD_new();
+	OSSL_PARAM *params = NULL;
+	BIGNUM *bn[2] = {NULL, NULL};
+
+	if (bld != NULL && push_public(key, bld, selection, bn))
+		params = OSSL_PARAM_BLD_to_param(bld);
+	OSSL_PARAM_BLD_free(bld);
+	BN_free(bn[0]);
+	BN_free(bn[1]);
+	return params;
+}
+
+EVP_PKEY *p11prov_key_soft_public(const struct p11prov_key *key)
+{
+	EVP_PKEY_CTX *pctx = NULL;
+	EVP_PKEY *pkey = NULL;
+	OSSL_PARAM *params;
+
+	params = p11prov_key_public_params(key, OSSL_KEYMGMT_SELECT_PUBLIC_KEY);
+	if (params == NULL)
+		return NULL;
+	pctx = EVP_PKEY_CTX_new_from_name(
+	        p11prov_libctx(key->ctx),
+	        key->type == TOK_KEY_RSA ? "RSA" : "EC", P11PROV_SOFT_PROPQ);
+	if (pctx == NULL || EVP_PKEY_fromdata_init(pctx) <= 0 ||
+	    EVP_PKEY_fromdata(pctx, &pkey, EVP_PKEY_PUBLIC_KEY, params) <= 0)
+		pkey = NULL;
+	EVP_PKEY_CTX_free(pctx);
+	OSSL_PARAM_free(params);
+	return pkey;
 }

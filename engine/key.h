@@ -8,6 +8,9 @@
 
 #include <stddef.h>
 
+#include <openssl/evp.h>
+#include <openssl/params.h>
+
 #include "provider.h"
 
 struct p11prov_key {
@@ -74,5 +77,19 @@ int p11prov_key_security_bits(const struct p11prov_key *key);
 /* True when two keys have the same public parts (and curve). */
 int p11prov_key_public_eq(const struct p11prov_key *a,
                           const struct p11prov_key *b);
+
+/*
+ * The public parts of a key as OpenSSL key parameters (RSA n and e; EC
+ * group name and point), limited by an OSSL_KEYMGMT_SELECT_* selection.
+ * Free with OSSL_PARAM_free; NULL when out of memory or parts are missing.
+ */
+OSSL_PARAM *p11prov_key_public_params(const struct p11prov_key *key,
+                                      int selection);
+
+/*
+ * A software copy of the public key, made by the providers other than this
+ * one, for verifying signatures.  Free with EVP_PKEY_free; NULL on failure.
+ */
+EVP_PKEY *p11prov_key_soft_public(const struct p11prov_key *key);
 
 #endif /* P11MAIL_PROVIDER_KEY_H */

@@ -88,42 +88,6 @@ static int keymgmt_match(const void *keydata1, const void *keydata2,
 }
 
 /*
- * Pushes the public parts of a key onto a parameter builder.  The builder
- * keeps pointers to the numbers, so they live in bn[] until it is done.
- */
-static int push_public(const struct p11prov_key *key, OSSL_PARAM_BLD *bld,
-                       int selection, BIGNUM *bn[2])
-{
-	const unsigned char *n, *e, *point;
-	size_t n_len, e_len, point_len;
-
-	if (key->type == TOK_KEY_EC) {
-		point = p11prov_key_point(key, &point_len);
-		if (!OSSL_PARAM_BLD_push_utf8_string(bld,
-		                                     OSSL_PKEY_PARAM_GROUP_NAME,
-		                                     OBJ_nid2sn(key->nid), 0))
-			return 0;
-		if (!(selection & OSSL_KEYMGMT_SELECT_PUBLIC_KEY) ||
-		    point == NULL)
-			return 1;
-		return OSSL_PARAM_BLD_push_octet_string(
-		        bld, OSSL_PKEY_PARAM_PUB_KEY, point, point_len);
-	}
-	if (!(selection & OSSL_KEYMGMT_SELECT_PUBLIC_KEY))
-		return 1;
-
-	n = p11prov_key_modulus(key, &n_len);
-	e = p11prov_key_exponent(key, &e_len);
-	if (n == NULL || e == NULL)
-		return 0;
-	bn[0] = BN_bin2bn(n, (int)n_len, NULL);
-	bn[1] = BN_bin2bn(e, (int)e_len, NULL);
-	return bn[0] != NULL && bn[1] != NULL &&
-	       OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_N, bn[0]) &&
-	       OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_E, bn[1]);
-}
-
-/*
  * Exports public parts only.  A request that includes the private key is
  * refused, so OpenSSL uses this provider's operations instead of copying a
  * public-only key to another provider.
@@ -132,25 +96,16 @@ static int keymgmt_export(void *keydata, int selection, OSSL_CALLBACK *cb,
                           void *cbarg)
 {
 	struct p11prov_key *key = keydata;
-	OSSL_PARAM_BLD *bld = NULL;
-	OSSL_PARAM *params = NULL;
-	BIGNUM *bn[2] = {NULL, NULL};
-	int ok = 0;
+	OSSL_PARAM *params;
+	int ok;
 
 	if (key == NULL || (selection & OSSL_KEYMGMT_SELECT_PRIVATE_KEY))
 		return 0;
-	bld = OSSL_PARAM_BLD_new();
-	if (bld == NULL || !push_public(key, bld, selection, bn))
-		goto out;
-	params = OSSL_PARAM_BLD_to_param(bld);
+	params = p11prov_key_public_params(key, selection);
 	if (params == NULL)
-		goto out;
+		return 0;
 	ok = cb(params, cbarg);
-out:
 	OSSL_PARAM_free(params);
-	OSSL_PARAM_BLD_free(bld);
-	BN_free(bn[0]);
-	BN_free(bn[1]);
 	return ok;
 }
 

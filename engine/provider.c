@@ -149,7 +149,8 @@ static int pin_from_callback(const struct tok_pin_request *req, char *buf,
 
 /*
  * The PIN source of the token core: the configured pin-source file, then
- * OpenSSL's passphrase callback, then the application's callback.
+ * the callback libp11mail's application gave, then OpenSSL's passphrase
+ * callback (which OpenSSL passes even when it has no way to ask).
  */
 static int provider_pin_fn(void *arg, const struct tok_pin_request *req,
                            char *buf, size_t size)
@@ -160,10 +161,10 @@ static int provider_pin_fn(void *arg, const struct tok_pin_request *req,
 		return -1;
 	if (ctx->pin_source != NULL && !req->context_specific)
 		return pin_from_file(ctx->pin_source, buf, size);
-	if (pw_cb != NULL)
-		return pin_from_callback(req, buf, size);
 	if (ctx->app_pin_fn != NULL)
 		return ctx->app_pin_fn(ctx->app_pin_arg, req, buf, size);
+	if (pw_cb != NULL)
+		return pin_from_callback(req, buf, size);
 	return -1;
 }
 
@@ -241,6 +242,7 @@ static void provider_teardown(void *provctx)
 
 	if (ctx == NULL)
 		return;
+	p11m_trace("provider", "teardown");
 	tok_core_free(ctx->core);
 	OSSL_LIB_CTX_free(ctx->libctx);
 	free(ctx->module_path);

@@ -29,6 +29,7 @@ struct sig_ctx {
 	int pad;     /* RSA_PKCS1_PADDING or RSA_PKCS1_PSS_PADDING */
 	int saltlen; /* bytes, or RSA_PSS_SALTLEN_DIGEST / _MAX / _AUTO */
 	EVP_MD *mgf1_md;
+	EVP_PKEY *pub; /* software public key, for verification */
 };
 
 static struct sig_ctx *sig_newctx(void *provctx, const char *propq,
@@ -69,6 +70,7 @@ static void sig_freectx(void *vctx)
 	EVP_MD_CTX_free(ctx->mdctx);
 	EVP_MD_free(ctx->md);
 	EVP_MD_free(ctx->mgf1_md);
+	EVP_PKEY_free(ctx->pub);
 	free(ctx->propq);
 	free(ctx);
 }
@@ -86,10 +88,12 @@ static void *sig_dupctx(void *vctx)
 	if ((src->key != NULL &&
 	     (ctx->key = p11prov_key_dup(src->key, 1)) == NULL) ||
 	    (src->md != NULL && !EVP_MD_up_ref(src->md)) ||
-	    (src->mgf1_md != NULL && !EVP_MD_up_ref(src->mgf1_md)))
+	    (src->mgf1_md != NULL && !EVP_MD_up_ref(src->mgf1_md)) ||
+	    (src->pub != NULL && !EVP_PKEY_up_ref(src->pub)))
 		goto fail;
 	ctx->md = src->md;
 	ctx->mgf1_md = src->mgf1_md;
+	ctx->pub = src->pub;
 	if (src->mdctx != NULL) {
 		ctx->mdctx = EVP_MD_CTX_new();
 		if (ctx->mdctx == NULL ||
@@ -667,39 +671,133 @@ static int sig_digest_sign_final(void *vctx, unsigned char *sig, size_t *siglen,
 	return sig_sign(ctx, sig, siglen, sigsize, hash, len);
 }
 
-#define COMMON_SIGNATURE_FUNCTIONS                                             \
-	{OSSL_FUNC_SIGNATURE_FREECTX, (void (*)(void))sig_freectx},            \
-	        {OSSL_FUNC_SIGNATURE_DUPCTX, (void (*)(void))sig_dupctx},      \
-	        {OSSL_FUNC_SIGNATURE_SIGN_INIT,                                \
-	         (void (*)(void))sig_sign_init},                               \
-	        {OSSL_FUNC_SIGNATURE_SIGN, (void (*)(void))sig_sign},          \
-	        {OSSL_FUNC_SIGNATURE_DIGEST_SIGN_INIT,                         \
-	         (void (*)(void))sig_digest_sign_init},                        \
-	        {OSSL_FUNC_SIGNATURE_DIGEST_SIGN_UPDATE,                       \
-	         (void (*)(void))sig_digest_sign_update},                      \
-	        {OSSL_FUNC_SIGNATURE_DIGEST_SIGN_FINAL,                        \
-	         (void (*)(void))sig_digest_sign_final},                       \
-	        {OSSL_FUNC_SIGNATURE_GET_CTX_PARAMS,                           \
-	         (void (*)(void))sig_get_ctx_params},                          \
-	{                                                                      \
-		OSSL_FUNC_SIGNATURE_SET_CTX_PARAMS,                            \
-		        (void (*)(void))sig_set_ctx_params                     \
+/*
+ * Verification runs in software with the public key, so that OpenSSL code
+ * holding a token key (CMS after signing, for example) can check a
+ * signature with it.
+ */
+static int sig_verify_init(void *vctx, void *keydata, const OSSL_PARAM params[])
+{
+	struct sig_ctx *ctx = vctx;
+	struct p11prov_key *key = keydata, *copy;
+
+	if (key == NULL || key->type != ctx->type)
+		return 0;
+	copy = p11prov_key_dup(key, key->tok != NULL);
+	if (copy == NULL)
+		return 0;
+	p11prov_key_free(ctx->key);
+	ctx->key = copy;
+	EVP_PKEY_free(ctx->pub);
+	ctx->pub = p11prov_key_soft_public(key);
+	if (ctx->pub == NULL) {
+		p11prov_raise(ctx->prov, P11MAIL_ERR_CRYPTO,
+		              "the public key cannot be used to verify");
+		return 0;
 	}
+	return sig_set_ctx_params(ctx, params);
+}
+
+static int sig_digest_verify_init(void *vctx, const char *mdname, void *keydata,
+                                  const OSSL_PARAM params[])
+{
+	struct sig_ctx *ctx = vctx;
+
+	if (!sig_verify_init(ctx, keydata, params))
+		return 0;
+	if (!set_md(ctx, mdname != NULL && *mdname != '\0' ? mdname : "SHA256"))
+		return 0;
+	if (ctx->mdctx == NULL && (ctx->mdctx = EVP_MD_CTX_new()) == NULL)
+		return 0;
+	return EVP_DigestInit_ex2(ctx->mdctx, ctx->md, NULL);
+}
+
+/* Hands the settings of this context to the software verifier. */
+static int soft_verify_params(struct sig_ctx *ctx, EVP_PKEY_CTX *pctx)
+{
+	OSSL_PARAM params[5], *p = params;
+	char md[64] = "", mgf1[64] = "";
+
+	if (ctx->md != NULL) {
+		snprintf(md, sizeof(md), "%s", OBJ_nid2sn(md_nid(ctx->md)));
+		*p++ = OSSL_PARAM_construct_utf8_string(
+		        OSSL_SIGNATURE_PARAM_DIGEST, md, 0);
+	}
+	if (ctx->type == TOK_KEY_RSA) {
+		*p++ = OSSL_PARAM_construct_int(OSSL_SIGNATURE_PARAM_PAD_MODE,
+		                                &ctx->pad);
+	}
+	if (ctx->type == TOK_KEY_RSA && ctx->pad == RSA_PKCS1_PSS_PADDING) {
+		*p++ = OSSL_PARAM_construct_int(
+		        OSSL_SIGNATURE_PARAM_PSS_SALTLEN, &ctx->saltlen);
+		if (ctx->mgf1_md != NULL) {
+			snprintf(mgf1, sizeof(mgf1), "%s",
+			         OBJ_nid2sn(md_nid(ctx->mgf1_md)));
+			*p++ = OSSL_PARAM_construct_utf8_string(
+			        OSSL_SIGNATURE_PARAM_MGF1_DIGEST, mgf1, 0);
+		}
+	}
+	*p = OSSL_PARAM_construct_end();
+	return EVP_PKEY_CTX_set_params(pctx, params) > 0;
+}
+
+static int sig_verify(void *vctx, const unsigned char *sig, size_t siglen,
+                      const unsigned char *tbs, size_t tbslen)
+{
+	struct sig_ctx *ctx = vctx;
+	EVP_PKEY_CTX *pctx;
+	int ok = 0;
+
+	pctx = EVP_PKEY_CTX_new_from_pkey(p11prov_libctx(ctx->prov), ctx->pub,
+	                                  P11PROV_SOFT_PROPQ);
+	if (pctx != NULL && EVP_PKEY_verify_init(pctx) > 0 &&
+	    soft_verify_params(ctx, pctx))
+		ok = EVP_PKEY_verify(pctx, sig, siglen, tbs, tbslen) == 1;
+	EVP_PKEY_CTX_free(pctx);
+	return ok;
+}
+
+static int sig_digest_verify_final(void *vctx, const unsigned char *sig,
+                                   size_t siglen)
+{
+	struct sig_ctx *ctx = vctx;
+	unsigned char hash[EVP_MAX_MD_SIZE];
+	unsigned int len = 0;
+
+	if (ctx->mdctx == NULL || !EVP_DigestFinal_ex(ctx->mdctx, hash, &len))
+		return 0;
+	return sig_verify(ctx, sig, siglen, hash, len);
+}
+
+/* Dispatch entries shared by RSA and ECDSA; the list ends each table. */
+#define SIG_FN(id, fn)                                                         \
+	{                                                                      \
+		OSSL_FUNC_SIGNATURE_##id, (void (*)(void))fn                   \
+	}
+#define SIG_COMMON_FUNCTIONS                                                   \
+	SIG_FN(FREECTX, sig_freectx), SIG_FN(DUPCTX, sig_dupctx),              \
+	        SIG_FN(SIGN_INIT, sig_sign_init), SIG_FN(SIGN, sig_sign),      \
+	        SIG_FN(DIGEST_SIGN_INIT, sig_digest_sign_init),                \
+	        SIG_FN(DIGEST_SIGN_UPDATE, sig_digest_sign_update),            \
+	        SIG_FN(DIGEST_SIGN_FINAL, sig_digest_sign_final),              \
+	        SIG_FN(VERIFY_INIT, sig_verify_init),                          \
+	        SIG_FN(VERIFY, sig_verify),                                    \
+	        SIG_FN(DIGEST_VERIFY_INIT, sig_digest_verify_init),            \
+	        SIG_FN(DIGEST_VERIFY_UPDATE, sig_digest_sign_update),          \
+	        SIG_FN(DIGEST_VERIFY_FINAL, sig_digest_verify_final),          \
+	        SIG_FN(GET_CTX_PARAMS, sig_get_ctx_params),                    \
+	        SIG_FN(SET_CTX_PARAMS, sig_set_ctx_params)
 
 const OSSL_DISPATCH p11prov_rsa_signature_functions[] = {
-        {OSSL_FUNC_SIGNATURE_NEWCTX, (void (*)(void))rsa_newctx},
-        COMMON_SIGNATURE_FUNCTIONS,
-        {OSSL_FUNC_SIGNATURE_GETTABLE_CTX_PARAMS,
-         (void (*)(void))rsa_gettable_ctx_params},
-        {OSSL_FUNC_SIGNATURE_SETTABLE_CTX_PARAMS,
-         (void (*)(void))rsa_settable_ctx_params},
+        SIG_FN(NEWCTX, rsa_newctx),
+        SIG_COMMON_FUNCTIONS,
+        SIG_FN(GETTABLE_CTX_PARAMS, rsa_gettable_ctx_params),
+        SIG_FN(SETTABLE_CTX_PARAMS, rsa_settable_ctx_params),
         {0, NULL}};
 
 const OSSL_DISPATCH p11prov_ecdsa_signature_functions[] = {
-        {OSSL_FUNC_SIGNATURE_NEWCTX, (void (*)(void))ecdsa_newctx},
-        COMMON_SIGNATURE_FUNCTIONS,
-        {OSSL_FUNC_SIGNATURE_GETTABLE_CTX_PARAMS,
-         (void (*)(void))ecdsa_gettable_ctx_params},
-        {OSSL_FUNC_SIGNATURE_SETTABLE_CTX_PARAMS,
-         (void (*)(void))ecdsa_settable_ctx_params},
+        SIG_FN(NEWCTX, ecdsa_newctx),
+        SIG_COMMON_FUNCTIONS,
+        SIG_FN(GETTABLE_CTX_PARAMS, ecdsa_gettable_ctx_params),
+        SIG_FN(SETTABLE_CTX_PARAMS, ecdsa_settable_ctx_params),
         {0, NULL}};
