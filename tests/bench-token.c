@@ -26,7 +26,7 @@ static double now(void)
 
 /* The plain PKCS#11 loop, with the handle the core resolved. */
 static double raw_rate(tok_key *key, CK_MECHANISM_TYPE mech,
-		       const unsigned char *tbs, size_t tbs_len, double secs)
+                       const unsigned char *tbs, size_t tbs_len, double secs)
 {
 	CK_FUNCTION_LIST *fl = key->tok->mod->fl;
 	CK_MECHANISM m = {mech, NULL, 0};
@@ -37,13 +37,13 @@ static double raw_rate(tok_key *key, CK_MECHANISM_TYPE mech,
 	long n = 0;
 
 	if (fl->C_OpenSession(key->tok->slot, CKF_SERIAL_SESSION, NULL, NULL,
-			      &h) != CKR_OK)
+	                      &h) != CKR_OK)
 		return -1;
 	do {
 		sig_len = sizeof(sig);
 		if (fl->C_SignInit(h, &m, key->handle) != CKR_OK ||
 		    fl->C_Sign(h, tok_mut(tbs), tbs_len, sig, &sig_len) !=
-			    CKR_OK)
+		            CKR_OK)
 			break;
 		n++;
 	} while (now() - start < secs);
@@ -52,7 +52,7 @@ static double raw_rate(tok_key *key, CK_MECHANISM_TYPE mech,
 }
 
 static double core_rate(tok_key *key, const struct tok_sig_params *p,
-			const unsigned char *tbs, size_t tbs_len, double secs)
+                        const unsigned char *tbs, size_t tbs_len, double secs)
 {
 	unsigned char sig[512];
 	size_t sig_len;
@@ -69,10 +69,10 @@ static double core_rate(tok_key *key, const struct tok_sig_params *p,
 }
 
 static int measure(tok_core *core, struct tt_backend *b, const char *base,
-		   const char *name, int ec, double secs, int last)
+                   const char *name, int ec, double secs, int last)
 {
 	struct tok_sig_params p = {ec ? TOK_SIG_ECDSA : TOK_SIG_PKCS1,
-				   NID_sha256, 0, 0};
+	                           NID_sha256, 0, 0};
 	unsigned char hash[32], tbs[64];
 	size_t tbs_len = 32;
 	char *uri = tt_uri_pin(b, base);
@@ -92,7 +92,7 @@ static int measure(tok_core *core, struct tt_backend *b, const char *base,
 	/* Alternating rounds, best of each: the machine's load is shared. */
 	for (round = 0, raw = lib = 0; round < 3; round++) {
 		double r = raw_rate(key, ec ? CKM_ECDSA : CKM_RSA_PKCS, tbs,
-				    tbs_len, secs / 3);
+		                    tbs_len, secs / 3);
 		double l = core_rate(key, &p, tbs, tbs_len, secs / 3);
 
 		raw = r > raw ? r : raw;

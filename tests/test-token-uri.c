@@ -259,6 +259,47 @@ static void test_module_name_registry(void)
 	tok_core_free(core);
 }
 
+/* Every module p11-kit knows, none named: the token is found by serial. */
+static void test_registry_all_modules(void)
+{
+	char uri[512];
+	tok_core *core = NULL;
+	tok_key *key = NULL;
+	CK_RV rv;
+
+	tap_check(tok_core_new(NULL, &core) == CKR_OK);
+	snprintf(uri, sizeof(uri), "%s?pin-value=%s", b.ec_uri, b.pin);
+	rv = tok_key_open(core, uri, &key);
+	if (rv != CKR_OK)
+		tap_diag("%s: %s", tok_rv_name(rv), tok_last_error());
+	tap_check(rv == CKR_OK && key != NULL && sign_ok(key));
+	tok_key_unref(key);
+	tok_core_free(core);
+}
+
+/* OpenSC's module with no reader: a clear "no token", no crash. */
+static void test_opensc_without_card(void)
+{
+	static const char *const path =
+	        "/usr/lib/x86_64-linux-gnu/opensc-pkcs11.so";
+	struct tok_options o = {0};
+	tok_core *core = NULL;
+	tok_key *key = NULL;
+	FILE *f = fopen(path, "r");
+	CK_RV rv;
+
+	if (f == NULL) {
+		tap_skip("opensc-pkcs11 is not installed");
+		return;
+	}
+	fclose(f);
+	o.module_path = path;
+	tap_check(tok_core_new(&o, &core) == CKR_OK);
+	rv = tok_key_open(core, "pkcs11:token=no-card;id=%01", &key);
+	tap_check(key == NULL && tok_status(rv) == P11MAIL_ERR_NO_TOKEN);
+	tok_core_free(core);
+}
+
 /* The slot the core knew is gone: it finds the token again by serial. */
 static void test_slot_renumbered(void)
 {
@@ -304,6 +345,8 @@ static const struct tap_case cases[] = {
         {"test_canonical_roundtrip", test_canonical_roundtrip},
         {"test_module_path_in_uri", test_module_path_in_uri},
         {"test_module_name_registry", test_module_name_registry},
+        {"test_registry_all_modules", test_registry_all_modules},
+        {"test_opensc_without_card", test_opensc_without_card},
         {"test_slot_renumbered", test_slot_renumbered},
 };
 
