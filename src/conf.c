@@ -55,6 +55,7 @@ static const struct conf_key conf_keys[] = {
         {"account", "smtp-tls", CONF_CHOICE, "starttls|implicit|none"},
         {"account", "smtp-user", CONF_STRING, NULL},
         {"account", "password-source", CONF_SOURCE, NULL},
+        {"account", "ca-file", CONF_STRING, NULL},
         {"account", "imap-host", CONF_STRING, NULL},
         {"account", "imap-port", CONF_PORT, NULL},
         {"account", "pop3-host", CONF_STRING, NULL},

@@ -11,6 +11,7 @@ src_p11mail_SOURCES += src/tools/cmd-smime.c src/tools/cmd-smime.h \
 	src/tools/cmd-decrypt.c
 src_p11mail_SOURCES += src/tools/cmd-send.c src/tools/cmd-sendmail.c \
 	src/tools/cmd-fetch.c src/tools/cmd-inbox.c src/tools/cmd-read.c
+src_p11mail_SOURCES += src/tools/cmd-trust.c src/tools/cmd-certs.c
 src_p11mail_CFLAGS = $(AM_CFLAGS) $(DEP_CFLAGS)
 src_p11mail_LDADD = src/libp11tool.la src/libp11mail.la $(OPENSSL_LIBS) \
 	$(GMIME_LIBS)

@@ -261,7 +261,7 @@ int ci_parse_options(struct ci *ci, int argc, char **argv,
 		all[n++] = extra[i];
 	memset(&all[n], 0, sizeof(all[n]));
 
-	while ((c = getopt_long(argc, argv, "+yh", all, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "yh", all, NULL)) != -1) {
 		switch (c) {
 		case 'y':
 			ci->yes = 1;

@@ -45,11 +45,48 @@ static int key_matches(const struct tok_key_info *info, X509 *cert)
 	return same;
 }
 
+/*
+ * The private key behind a listed key object, when it is the one of cert.
+ * Private keys are only listed after a login, so public key objects lead
+ * to their private halves (same id), which tok_key_open logs in for.
+ */
+static char *private_uri(const char *uri)
+{
+	const char *type = strstr(uri, "type=public");
+	size_t len = strlen(uri) + 2;
+	char *res = malloc(len);
+
+	if (res == NULL)
+		return NULL;
+	if (type == NULL)
+		snprintf(res, len, "%s", uri);
+	else
+		snprintf(res, len, "%.*stype=private%s", (int)(type - uri), uri,
+		         type + strlen("type=public"));
+	return res;
+}
+
+static tok_key *try_key(struct ci *ci, const struct tok_object *o, X509 *cert)
+{
+	tok_key *k = NULL;
+	char *uri;
+
+	if (o->cls != CKO_PRIVATE_KEY && o->cls != CKO_PUBLIC_KEY)
+		return NULL;
+	uri = private_uri(o->uri);
+	if (uri != NULL && tok_key_open(ci->core, uri, &k) == CKR_OK &&
+	    !key_matches(tok_key_info(k), cert)) {
+		tok_key_unref(k);
+		k = NULL;
+	}
+	free(uri);
+	return k;
+}
+
 int ci_find_key_for(struct ci *ci, X509 *cert, int quiet, tok_key **key)
 {
 	struct tok_object *objs = NULL;
 	size_t n = 0;
-	tok_key *k = NULL;
 	int rc;
 	CK_RV rv;
 
@@ -60,16 +97,8 @@ int ci_find_key_for(struct ci *ci, X509 *cert, int quiet, tok_key **key)
 	rv = tok_list_objects(ci->core, ci->token_uri, &objs, &n);
 	if (rv != CKR_OK)
 		return ci_token_error("cannot list the token's objects", rv);
-	for (size_t i = 0; i < n && *key == NULL; i++) {
-		if (objs[i].cls != CKO_PRIVATE_KEY)
-			continue;
-		if (tok_key_open(ci->core, objs[i].uri, &k) != CKR_OK)
-			continue;
-		if (key_matches(tok_key_info(k), cert))
-			*key = k;
-		else
-			tok_key_unref(k);
-	}
+	for (size_t i = 0; i < n && *key == NULL; i++)
+		*key = try_key(ci, &objs[i], cert);
 	tok_objects_free(objs, n);
 	if (*key != NULL || quiet)
 		return *key != NULL ? TOOL_EXIT_OK : TOOL_EXIT_FAILURE;
