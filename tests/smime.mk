@@ -14,3 +14,5 @@ TESTS += tests/test-attack-efail.sh tests/test-attack-limits.sh \
 	tests/test-smime-certs.sh
 EXTRA_DIST += tests/test-attack-efail.sh tests/test-attack-limits.sh \
 	tests/test-smime-certs.sh
+TESTS += tests/test-smime-interop.sh
+EXTRA_DIST += tests/test-smime-interop.sh
