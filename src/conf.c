@@ -49,6 +49,8 @@ static const struct conf_key conf_keys[] = {
         {"policy", "mail-workstation", CONF_BOOL, NULL},
         {"policy", "discovery", CONF_CHOICE, "off|ask|on"},
         {"policy", "allow-weak", CONF_BOOL, NULL},
+        {"discovery", "dns-server", CONF_STRING, NULL},
+        {"discovery", "timeout", CONF_SECONDS, NULL},
         {"account", "address", CONF_ADDRESS, NULL},
         {"account", "smtp-host", CONF_STRING, NULL},
         {"account", "smtp-port", CONF_PORT, NULL},
