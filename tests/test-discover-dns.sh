@@ -207,6 +207,19 @@ run "the negative entry answers without DNS" 1 \
   $DS --dns-server 127.0.0.1:1 $A "nobody@$N"
 check "and says so" has err "remembered from an earlier lookup"
 
+# --- the resolver from the configuration -----------------------------------
+printf '[discovery]\ndns-server = 127.0.0.1:%s\ntimeout = 2\n' "$DNS_PORT" \
+  > "$T/p11mail.conf"
+run "[discovery] dns-server in the configuration is used" 0 \
+  "$P11MAIL" --config "$T/p11mail.conf" discover $A "alice@$N"
+run "--dns-server overrides the configuration" 1 \
+  "$P11MAIL" --config "$T/p11mail.conf" discover --dns-server 127.0.0.1:1 \
+  --timeout 1 $A "alice@$N"
+printf '[discovery]\ndns-server = ns.example\n' > "$T/bad.conf"
+run "a bad [discovery] dns-server is refused" 1 \
+  "$P11MAIL" --config "$T/bad.conf" discover $A "alice@$N"
+check "with a message naming the key" has err "\[discovery\] dns-server"
+
 # --- nothing, garbage, errors -----------------------------------------------
 run "no records anywhere" 1 $D $A "nobody@$N"
 check "says nothing is published" has err "no certificate published for"

@@ -252,6 +252,38 @@ static int discover_report(const char *address,
 	return TOOL_EXIT_OK;
 }
 
+/* Applies [discovery] dns-server and timeout; options given later win. */
+static int discover_config(const struct tool_globals *g,
+                           struct p11mail_discover *disc)
+{
+	struct p11mail_config *cfg = NULL;
+	const char *server;
+	long timeout;
+	int rc = TOOL_EXIT_OK;
+
+	if (p11mail_config_load(g->config, &cfg) != P11MAIL_OK) {
+		tool_error("cannot use the configuration (see above); fix it "
+		           "or pass --config");
+		return TOOL_EXIT_FAILURE;
+	}
+	server = p11mail_config_get(cfg, "discovery", "dns-server");
+	if (server != NULL &&
+	    p11mail_discover_set_dns_server(disc, server) != P11MAIL_OK) {
+		tool_error("[discovery] dns-server '%s' is not HOST:PORT with "
+		           "a numeric host",
+		           server);
+		rc = TOOL_EXIT_FAILURE;
+	}
+	timeout = p11mail_config_get_long(cfg, "discovery", "timeout", 0);
+	if (rc == TOOL_EXIT_OK && timeout != 0 &&
+	    p11mail_discover_set_timeout(disc, (int)timeout) != P11MAIL_OK) {
+		tool_error("[discovery] timeout must be 1 to 60 seconds");
+		rc = TOOL_EXIT_FAILURE;
+	}
+	p11mail_config_free(cfg);
+	return rc;
+}
+
 int cmd_discover(const struct tool_globals *g, int argc, char **argv)
 {
 	static const struct option options[] = {
@@ -276,6 +308,9 @@ int cmd_discover(const struct tool_globals *g, int argc, char **argv)
 		tool_error("%s", p11mail_strerror(st));
 		return TOOL_EXIT_FAILURE;
 	}
+	rc = discover_config(g, disc);
+	if (rc != TOOL_EXIT_OK)
+		goto out;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "d:a:t:o:h", options, NULL)) !=
 	       -1) {
