@@ -538,8 +538,8 @@ enum p11mail_status p11mail_secret_read(const char *source, char **out)
 		return P11MAIL_ERR_ARGS;
 	if (strncmp(source, "file:", 5) != 0 || source[5] == '\0') {
 		p11m_log(P11MAIL_LOG_ERROR,
-		         "unsupported secret source '%s' (use file:/path)",
-		         source);
+		         "a secret source must be file:/path (secrets are "
+		         "never taken from the command line)");
 		return P11MAIL_ERR_CONFIG;
 	}
 

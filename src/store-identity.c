@@ -21,8 +21,10 @@ static enum p11mail_status identity_insert(p11mail_store *st,
 	        "INSERT INTO identities (" IDENTITY_COLUMNS ") "
 	        "VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
 	        "ON CONFLICT (address, fingerprint) DO UPDATE SET "
-	        "chain = excluded.chain, key_uri = excluded.key_uri "
-	        "WHERE chain IS NOT excluded.chain OR "
+	        "chain = coalesce(excluded.chain, chain), "
+	        "key_uri = excluded.key_uri "
+	        "WHERE (excluded.chain IS NOT NULL AND "
+	        "chain IS NOT excluded.chain) OR "
 	        "key_uri IS NOT excluded.key_uri";
 	sqlite3_stmt *stmt = NULL;
 	enum p11mail_status res;

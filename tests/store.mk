@@ -30,3 +30,5 @@ tests_bench_store_LDADD = $(STORE_TEST_LIBS)
 
 TESTS += tests/test-store-faults.sh
 EXTRA_DIST += tests/test-store-faults.sh
+TESTS += tests/test-certinstall.sh
+EXTRA_DIST += tests/test-certinstall.sh

@@ -1,6 +1,7 @@
 /* p11mail-certinstall list, remove and export: the recorded identities. */
 #include "config.h"
 
+#include <ctype.h>
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
@@ -193,7 +194,8 @@ static int export_one(const struct p11mail_identity *id, const char *format,
 static int export_usage(void)
 {
 	printf("Usage: p11mail-certinstall export [ADDRESS] "
-	       "[--format pem|cert|ldif] [--base-dn DN] [--system]\n"
+	       "[--format pem|cert|ldif] [--fingerprint FP]\n"
+	       "       [--base-dn DN] [--system]\n"
 	       "Prints this workstation's certificate for ADDRESS (default: "
 	       "[identity] address):\n"
 	       "PEM, a DNS CERT record (RFC 4398), or an LDIF entry for "
@@ -204,6 +206,7 @@ static int export_usage(void)
 struct export_args {
 	const char *format;
 	const char *base_dn;
+	const char *fingerprint;
 };
 
 static int export_option(void *arg, int c, const char *value)
@@ -214,9 +217,31 @@ static int export_option(void *arg, int c, const char *value)
 		a->format = value;
 	else if (c == 'B')
 		a->base_dn = value;
+	else if (c == 'f')
+		a->fingerprint = value;
 	else
 		return -1;
 	return 0;
+}
+
+/* The identity whose fingerprint starts with fp (colons allowed). */
+static int export_pick(const struct p11mail_identity *ids, size_t n,
+                       const char *fp, size_t *pick)
+{
+	char want[65];
+	size_t k = 0;
+
+	for (; *fp != '\0' && k < 64; fp++)
+		if (*fp != ':')
+			want[k++] = (char)tolower((unsigned char)*fp);
+	want[k] = '\0';
+	for (size_t i = 0; k >= 8 && i < n; i++)
+		if (strncmp(ids[i].fingerprint, want, k) == 0) {
+			*pick = i;
+			return TOOL_EXIT_OK;
+		}
+	tool_error("no identity with the fingerprint %s", want);
+	return TOOL_EXIT_FAILURE;
 }
 
 /* The address to export: the operand, the configured one, or the only. */
@@ -231,15 +256,17 @@ int ci_cmd_export(const struct tool_globals *g, int argc, char **argv)
 {
 	static const struct option extra[] = {
 	        {"format", required_argument, NULL, 'F'},
-	        {"base-dn", required_argument, NULL, 'B'}};
-	struct export_args a = {"pem", NULL};
+	        {"base-dn", required_argument, NULL, 'B'},
+	        {"fingerprint", required_argument, NULL, 'f'}};
+	struct export_args a = {"pem", NULL, NULL};
+	size_t pick = 0;
 	struct p11mail_identity *ids = NULL;
 	const char *address;
 	struct ci ci = {0};
 	size_t n = 0;
 	int rc;
 
-	rc = ci_parse_options(&ci, argc, argv, extra, 2, export_option, &a,
+	rc = ci_parse_options(&ci, argc, argv, extra, 3, export_option, &a,
 	                      export_usage);
 	if (rc >= 0)
 		return rc;
@@ -262,8 +289,10 @@ int ci_cmd_export(const struct tool_globals *g, int argc, char **argv)
 		           address ? " for " : "", address ? address : "");
 		rc = TOOL_EXIT_FAILURE;
 	}
+	if (rc == 0 && a.fingerprint != NULL)
+		rc = export_pick(ids, n, a.fingerprint, &pick);
 	if (rc == 0)
-		rc = export_one(&ids[0], a.format, a.base_dn);
+		rc = export_one(&ids[pick], a.format, a.base_dn);
 	p11mail_identities_free(ids, n);
 	ci_end(&ci);
 	return rc;

@@ -1,0 +1,209 @@
+#!/bin/sh
+# p11mail-certinstall on SoftHSM2 tokens: install, import, register,
+# keygen, anchors and export, and every refusal leaving nothing behind.
+set -u
+. "$top_srcdir/tests/tap.sh"
+. "$top_srcdir/tests/fixture/fixture.sh"
+require_cmd openssl openssl
+require_cmd pkcs11-tool opensc
+fixture_setup
+
+CI="$top_builddir/src/p11mail-certinstall"
+W="$P11MAIL_FIXTURE_DIR/ci"
+mkdir -p "$W"
+cat >"$W/p11mail.conf" <<CONF
+[identity]
+address = alice@north-clinic.test
+[token]
+module = $SOFTHSM_MODULE
+pin-source = file:$ALICE_PIN_FILE
+CONF
+export P11MAIL_CONFIG="$W/p11mail.conf" P11MAIL_STORE="$W/store"
+T="pkcs11:serial=$ALICE_TOKEN_SERIAL"
+
+# objects: how many objects alice's token holds (after login).
+objects() {
+  pkcs11-tool --module "$SOFTHSM_MODULE" --token-label "$ALICE_TOKEN_LABEL" \
+    --login --pin "$ALICE_PIN" -O 2>/dev/null | grep -c 'Object;'
+}
+# run NAME EXPECTED-STATUS PATTERN CMD...: status and a line of output.
+run() {
+  _name=$1 _want=$2 _pat=$3; shift 3
+  _out=$("$@" 2>&1); _rc=$?
+  if [ "$_rc" = "$_want" ] && printf '%s\n' "$_out" | grep -q -- "$_pat"; then
+    pass "$_name"
+  else
+    fail "$_name (status $_rc, want $_want)"
+    printf '%s\n' "$_out" | sed 's/^/#   /' | head -10
+  fi
+}
+fp() { openssl x509 -in "$1" -noout -fingerprint -sha256 | sed 's/.*=//; s/://g' | tr A-F a-f; }
+
+# install: twice, the second changes nothing.
+run "install records the identity" 0 "identity recorded" \
+  "$CI" install "$ALICE_RSA_CERT" --token "$T"
+run "the same install again changes nothing and says so" 0 \
+  "already installed; nothing changed" "$CI" install "$ALICE_RSA_CERT" --token "$T"
+run "list shows the identity with its key URI" 0 "id=%01;type=private" "$CI" list
+json=$("$CI" --json list)
+if printf '%s' "$json" | python3 -c 'import json,sys; d=json.load(sys.stdin); assert len(d)==1 and d[0]["address"]=="alice@north-clinic.test" and d[0]["fingerprint"]==sys.argv[1]' "$(fp "$ALICE_RSA_CERT")" 2>/dev/null
+then pass "list --json is one identity with the right fingerprint"
+else fail "list --json: $json"; fi
+
+# A certificate whose key is not on the token: refused, nothing written.
+before=$(objects)
+run "a certificate whose key is not on the token is refused" 1 \
+  "no private key on the token" "$CI" install "$BOB_RSA_CERT" --token "$T"
+[ "$(objects)" = "$before" ] && pass "no token object left by the refused install" ||
+  fail "token objects changed: $before -> $(objects)"
+"$CI" list | grep -q bob@ && fail "no store row for the refused install" ||
+  pass "no store row for the refused install"
+run "an expired certificate is refused" 1 "has expired" \
+  "$CI" install "$BAD_EXPIRED_CERT" --token "$T"
+run "a file without a certificate is refused" 1 "holds no certificate" \
+  "$CI" install "$ALICE_PIN_FILE" --token "$T"
+
+# import: bad files and passwords fail before anything is written.
+printf 'pfx-secret' >"$W/pass"; chmod 600 "$W/pass"
+printf 'not-it' >"$W/wrong"; chmod 600 "$W/wrong"
+openssl pkcs12 -export -in "$DAVE_CERT" -inkey "$DAVE_KEY" \
+  -certfile "$CA_CERT" -passout "file:$W/pass" -out "$W/dave.p12"
+head -c 400 "$W/dave.p12" >"$W/truncated.p12"
+printf 'hello' >"$W/junk.p12"
+before=$(objects)
+run "a truncated PKCS#12 file is refused" 1 "not a PKCS#12" \
+  "$CI" import "$W/truncated.p12" --token "$T" --password-source "file:$W/pass"
+run "a file that is not PKCS#12 is refused" 1 "not a PKCS#12" \
+  "$CI" import "$W/junk.p12" --token "$T" --password-source "file:$W/pass"
+run "a wrong PFX password is refused" 1 "wrong password" \
+  "$CI" import "$W/dave.p12" --token "$T" --password-source "file:$W/wrong"
+chmod 644 "$W/pass"
+run "a password file others can read is refused" 1 "group or others" \
+  "$CI" import "$W/dave.p12" --token "$T" --password-source "file:$W/pass"
+chmod 600 "$W/pass"
+run "a password given on the command line is refused" 1 \
+  "never taken from the command line" \
+  "$CI" import "$W/dave.p12" --token "$T" --password-source pfx-secret
+if "$CI" import "$W/dave.p12" --token "$T" --password-source pfx-secret 2>&1 |
+   grep -q pfx-secret; then fail "the refused secret is not echoed"
+else pass "the refused secret is not echoed"; fi
+run "without a terminal or source the password is not asked" 1 \
+  "password-source" "$CI" import "$W/dave.p12" --token "$T"
+[ "$(objects)" = "$before" ] && pass "failed imports left no token object" ||
+  fail "token objects changed: $before -> $(objects)"
+"$CI" list | grep -q dave@ && fail "failed imports left no store row" ||
+  pass "failed imports left no store row"
+
+run "import puts key and certificate on the token" 0 "identity recorded" \
+  "$CI" import "$W/dave.p12" --token "$T" --password-source "file:$W/pass" --yes
+[ "$(objects)" = "$((before + 3))" ] &&
+  pass "import wrote private key, public key and certificate" ||
+  fail "objects after import: $before -> $(objects)"
+attrs=$(pkcs11-tool --module "$SOFTHSM_MODULE" --token-label "$ALICE_TOKEN_LABEL" \
+  --login --pin "$ALICE_PIN" -O --type privkey --label dave@north-clinic.test 2>/dev/null)
+if printf '%s' "$attrs" | grep -q 'Access:.*sensitive' &&
+   ! printf '%s' "$attrs" | grep -q 'extractable' ||
+   printf '%s' "$attrs" | grep -q 'never extractable'; then
+  pass "the imported key is sensitive and not extractable"
+else fail "imported key attributes: $attrs"; fi
+run "the chain's CA became an anchor with --yes" 0 "p11mail Test CA" \
+  "$CI" anchor list
+run "importing again changes nothing" 0 "nothing changed" \
+  "$CI" import "$W/dave.p12" --token "$T" --password-source "file:$W/pass" --yes
+
+# register: identities already on the token.
+run "register by key URI" 0 "identity recorded" \
+  "$CI" register --uri "$ALICE_EC_URI"
+run "register by address finds every certificate with its key" 0 \
+  "id=%03" "$CI" register --address alice@north-clinic.test --token "$T"
+run "register for an address with nothing on the token fails" 1 \
+  "no certificate for nobody@north-clinic.test" \
+  "$CI" register --address nobody@north-clinic.test --token "$T"
+
+# keygen, then the CA issues, then install.
+run "keygen makes a key on the token and a CSR" 0 "" \
+  "$CI" keygen --address Frank@North-Clinic.test --type ec --token "$T" \
+  --out "$W/frank.csr"
+if openssl req -in "$W/frank.csr" -noout -verify 2>&1 | grep -q 'verify OK' &&
+   openssl req -in "$W/frank.csr" -noout -text | grep -q 'email:frank@north-clinic.test'
+then pass "the CSR is signed by the token key and names the address"
+else fail "CSR check"; fi
+printf 'subjectAltName=email:frank@north-clinic.test\nkeyUsage=critical,digitalSignature,keyAgreement\nextendedKeyUsage=emailProtection\n' >"$W/ext"
+openssl x509 -req -in "$W/frank.csr" -CA "$CA_CERT" -CAkey "$CA_KEY" \
+  -CAcreateserial -days 20 -extfile "$W/ext" -out "$W/frank.pem" 2>/dev/null
+run "the issued certificate installs next to the generated key" 0 \
+  "frank@north-clinic.test: identity recorded" \
+  "$CI" install "$W/frank.pem" --chain "$CA_CERT" --token "$T"
+run "installing it again changes nothing" 0 "nothing changed" \
+  "$CI" install "$W/frank.pem" --token "$T"
+run "keygen without an address is a usage error" 2 "needs --address" \
+  "$CI" keygen --token "$T"
+
+# anchors
+run "anchor add of a known anchor changes nothing" 0 "nothing changed" \
+  "$CI" anchor add "$CA_CERT"
+run "anchor add limited to a domain" 0 "for South-Lab.test" \
+  "$CI" anchor add "$BAD_SELFSIGNED_CERT" --domain South-Lab.test
+run "anchor list shows the domain" 0 "for south-lab.test" "$CI" anchor list
+sfp=$(fp "$BAD_SELFSIGNED_CERT")
+run "anchor remove by fingerprint prefix" 0 "anchor removed" \
+  "$CI" anchor remove "$(printf '%s' "$sfp" | cut -c1-16)"
+run "anchor remove of an unknown one fails" 1 "no anchor" \
+  "$CI" anchor remove "$(printf '%s' "$sfp" | cut -c1-16)"
+run "anchor remove with a bad fingerprint is a usage error" 2 \
+  "not a fingerprint" "$CI" anchor remove xyz
+
+# export
+"$CI" export alice@north-clinic.test --format pem \
+  --fingerprint "$(fp "$ALICE_RSA_CERT" | cut -c1-20)" >"$W/export.pem" 2>/dev/null
+[ "$(fp "$W/export.pem")" = "$(fp "$ALICE_RSA_CERT")" ] &&
+  pass "export pem is the installed certificate" || fail "export pem"
+rec=$("$CI" export frank@north-clinic.test --format cert 2>/dev/null)
+b64=$(printf '%s' "$rec" | awk '{print $NF}')
+if printf '%s' "$rec" | grep -q '^frank\.north-clinic\.test\. IN CERT PKIX 0 0 ' &&
+   [ "$(printf '%s' "$b64" | openssl base64 -d -A | openssl x509 -inform DER -noout -fingerprint -sha256 | sed 's/.*=//; s/://g' | tr A-F a-f)" = "$(fp "$W/frank.pem")" ]
+then pass "export cert is an RFC 4398 PKIX record for the address"
+else fail "export cert: $rec"; fi
+ldif=$("$CI" export --format ldif --base-dn ou=people,dc=north-clinic,dc=test)
+if printf '%s\n' "$ldif" | grep -q '^dn: mail=alice@north-clinic.test,ou=people' &&
+   printf '%s\n' "$ldif" | grep -q '^mail: alice@north-clinic.test$' &&
+   printf '%s\n' "$ldif" | grep -q '^userCertificate;binary:: MII'
+then pass "export ldif has mail and userCertificate;binary"
+else fail "export ldif: $ldif"; fi
+run "export for an unknown address fails" 1 "no identity for" \
+  "$CI" export carol@east-clinic.test
+run "export with an unknown format is a usage error" 2 "pem, cert or ldif" \
+  "$CI" export --format der
+
+# remove
+run "remove forgets the identity" 0 "identity removed" \
+  "$CI" remove dave@north-clinic.test
+run "removing it again fails" 1 "no identity for dave" \
+  "$CI" remove dave@north-clinic.test
+
+# A store that is not ours is reported and left alone.
+mkdir -p "$W/foreign"
+printf 'my notes\n' >"$W/foreign/store.db"
+run "a foreign store file is reported" 1 "not a p11mail store" \
+  "$CI" --store "$W/foreign" anchor list
+[ "$(cat "$W/foreign/store.db")" = "my notes" ] &&
+  pass "the foreign file was not overwritten" || fail "foreign file changed"
+
+# A store locked by another process: bounded wait, clear failure.
+if command -v python3 >/dev/null 2>&1; then
+  python3 - "$W/store/store.db" "$W/held" <<'PY' &
+import sqlite3, sys, time
+db = sqlite3.connect(sys.argv[1], isolation_level=None)
+db.execute("BEGIN IMMEDIATE")
+open(sys.argv[2], "w").close()
+time.sleep(6)
+PY
+  fixture_track_pid $!
+  n=0; while [ ! -e "$W/held" ] && [ $n -lt 50 ]; do sleep 0.1; n=$((n+1)); done
+  P11MAIL_STORE_WAIT=1 run "a locked store fails after a bounded wait" 1 \
+    "locked by another process" "$CI" anchor add "$BAD_SELFSIGNED_CERT"
+else
+  skip "a locked store fails after a bounded wait" "python3 missing"
+fi
+
+done_testing
