@@ -241,7 +241,7 @@ static void read_offer_trust(struct read_ctx *c, const struct read_opts *o)
 	    !isatty(STDERR_FILENO) || !read_ask(address, s->fingerprint)) {
 		fprintf(stderr,
 		        "p11mail: to trust this signer run: p11mail trust add "
-		        "%s %s\n",
+		        "%s --fingerprint %s\n",
 		        address, s->fingerprint);
 	} else if (p11mail_trust_add(c->store, address, s->cert_der,
 	                             s->cert_der_len, P11MAIL_CACHE_EXCHANGED,

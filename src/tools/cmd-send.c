@@ -35,6 +35,14 @@ static const char send_help[] =
         "without\none, the message stays in the outbox.  Recipients are "
         "taken from To, Cc\nand Bcc; Bcc is removed from what is sent.\n\n"
         "  -f, --from ADDRESS  envelope sender (default: Sender, else From)\n"
+        "      --sign          sign with the sender's identity (on the token)\n"
+        "      --encrypt       encrypt to every recipient and the sender; "
+        "fails,\n"
+        "                      naming them, if one has no usable "
+        "certificate\n"
+        "      --auto          sign, and encrypt too when every recipient "
+        "has a\n"
+        "                      usable certificate\n"
         "      --queue         retry every message waiting in the outbox\n"
         "      --ca-file FILE  PEM anchors for the server's TLS certificate\n"
         "  -h, --help          this help\n";
@@ -44,6 +52,9 @@ static int send_parse(int argc, char **argv, struct send_opts *o)
 	static const struct option options[] = {
 	        {"from", required_argument, NULL, 'f'},
 	        {"queue", no_argument, NULL, 'Q'},
+	        {"sign", no_argument, NULL, 'S'},
+	        {"encrypt", no_argument, NULL, 'E'},
+	        {"auto", no_argument, NULL, 'A'},
 	        {"ca-file", required_argument, NULL, 'C'},
 	        {"help", no_argument, NULL, 'h'},
 	        {NULL, 0, NULL, 0},
