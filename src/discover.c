@@ -518,12 +518,17 @@ static enum p11mail_status cache_lookup(struct run *run, int *found)
 	*found = 0;
 	st = disc->cache.get(disc->cache.arg, run->judge.address,
 	                     (long long)time(NULL), &der, &len, &source);
-	if (st == P11MAIL_ERR_NOT_FOUND) {
+	if (st == P11MAIL_ERR_NOMEM)
+		goto out;
+	/* A cache that cannot be read must not stop the lookup itself. */
+	if (st != P11MAIL_OK && st != P11MAIL_ERR_NOT_FOUND)
+		p11m_log(P11MAIL_LOG_WARNING,
+		         "cannot read the discovery cache for %s: %s",
+		         run->judge.address, p11mail_strerror(st));
+	if (st != P11MAIL_OK) {
 		st = P11MAIL_OK;
 		goto out;
 	}
-	if (st != P11MAIL_OK)
-		goto out;
 	run->result->cached = 1;
 	*found = 1;
 	if (der == NULL) /* "nothing found", still fresh */

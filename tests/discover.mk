@@ -13,3 +13,11 @@ tests_test_discover_unit_CFLAGS = $(AM_CFLAGS) $(DEP_CFLAGS) \
 	-I$(top_srcdir)/tests
 tests_test_discover_unit_LDADD = tests/libtap.la src/libp11common.la \
 	$(OPENSSL_LIBS)
+
+check_PROGRAMS += tests/test-discover-api
+TESTS += tests/test-discover-api
+tests_test_discover_api_SOURCES = tests/test-discover-api.c
+tests_test_discover_api_CFLAGS = $(AM_CFLAGS) $(DEP_CFLAGS) \
+	-I$(top_srcdir)/tests
+tests_test_discover_api_LDADD = tests/libtap.la src/libp11mail.la \
+	$(OPENSSL_LIBS)
