@@ -59,13 +59,21 @@ struct tok_options {
  */
 CK_RV tok_core_new(const struct tok_options *opts, tok_core **out);
 
-/* Releases keys' sessions and finalizes the modules; accepts NULL. */
+/*
+ * Releases keys' sessions and finalizes the modules; accepts NULL.  Every
+ * key of the core must be unreferenced first.  Called from an exit handler
+ * or in a child process after fork, it leaves the modules alone.
+ */
 void tok_core_free(tok_core *core);
 
 /* The sentence for people describing this thread's last failure. */
 const char *tok_last_error(void);
 
-/* Maps a CK_RV of the token core to the library status it stands for. */
+/*
+ * Maps a CK_RV of the token core to the library status it stands for; a
+ * CK_RV just returned in this thread maps exactly (final try, cancelled
+ * PIN, removed token, ambiguous URI).
+ */
 enum p11mail_status tok_status(CK_RV rv);
 
 enum tok_key_type { TOK_KEY_RSA = 1, TOK_KEY_EC };
