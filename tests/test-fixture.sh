@@ -371,8 +371,9 @@ done
 # softokn's CKA_ID is the SHA-1 of the public value (RSA modulus, EC point):
 # the id in each URI therefore proves the key matches the certificate.
 uri_id() { printf '%s' "$1" | sed 's/.*;id=//; s/;.*//; s/%//g'; }
+unhex() { perl -ne 'chomp; print pack("H*", $_)'; }
 rsa_id=$(openssl x509 -in "$NSS_RSA_CERT" -noout -modulus |
-	sed 's/^Modulus=//' | xxd -r -p | sha1sum | cut -c1-40)
+	sed 's/^Modulus=//' | unhex | sha1sum | cut -c1-40)
 ec_id=$(openssl x509 -in "$NSS_EC_CERT" -noout -pubkey |
 	openssl pkey -pubin -outform DER | tail -c 65 | sha1sum | cut -c1-40)
 [ "$(uri_id "$NSS_RSA_URI")" = "$rsa_id" ] &&
