@@ -265,9 +265,14 @@ enum p11mail_status p11mail_account_server(struct p11mail_account *a,
 	if (a->svc[s].host == NULL)
 		return P11MAIL_ERR_NOT_FOUND;
 
-	/* One login for the account: smtp-user, else the address. */
+	/*
+	 * A login only with a password source; the user is smtp-user, else
+	 * the address.  Without one the server is used anonymously.
+	 */
 	user = a->user != NULL ? a->user : a->address;
-	if (user != NULL || a->password_source != NULL) {
+	if (a->password_source == NULL) {
+		user = NULL;
+	} else {
 		rc = account_password(a);
 		if (rc != P11MAIL_OK)
 			return rc;

@@ -224,6 +224,8 @@ static enum p11mail_status transport_setup(struct transport_conn *conn,
 		rc |= curl_easy_setopt(c, CURLOPT_VERBOSE, 1L);
 	}
 	rc |= curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, transport_write_cb);
+	/* Until a request names its buffer, whatever arrives is dropped. */
+	rc |= curl_easy_setopt(c, CURLOPT_WRITEDATA, NULL);
 	return rc == CURLE_OK ? P11MAIL_OK : P11MAIL_ERR_INTERNAL;
 }
 

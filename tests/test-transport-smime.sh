@@ -118,7 +118,27 @@ else
 	diag "$out"
 fi
 
-# 5. A tampered signed message shows X, and read exits 4.
+# 5. At a terminal, read shows the fingerprint and asks; "y" trusts.
+if command -v script >/dev/null 2>&1; then
+	out=$(printf 'y\n' | script -qec "'$P11MAIL' --config \
+		'$W/carol/p11mail.conf' --store '$W/carol/store' read 1" \
+		/dev/null 2>&1)
+	case $out in
+	*"Trust this certificate for $A"*"is now trusted"*)
+		pass "read asks at a terminal and trusts on yes" ;;
+	*) fail "read asks at a terminal and trusts on yes"; diag "$out" ;;
+	esac
+	out=$(p11 carol inbox 2>&1)
+	case $out in
+	*"  S  "*) pass "the signer now shows S" ;;
+	*) fail "the signer now shows S"; diag "$out" ;;
+	esac
+else
+	skip "read asks at a terminal" "script not found (bsdutils)"
+	skip "the signer now shows S" "script not found (bsdutils)"
+fi
+
+# 6. A tampered signed message shows X, and read exits 4.
 f=$(ls "$W/carol/Maildir/new/"* | head -n 1)
 sed 's/Hello from the transport test/Hello from someone else/' "$f" \
 	>"$W/carol/Maildir/new/9999.tampered.test"

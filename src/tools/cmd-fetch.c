@@ -138,9 +138,8 @@ static void fetch_report(const struct tool_globals *g,
                          const char *maildir)
 {
 	if (g->json) {
-		printf("{\"new\":%zu,\"fetched\":%zu,\"skipped\":%zu,"
-		       "\"maildir\":\"%s\"}\n",
-		       s->listed, s->fetched, s->skipped, maildir);
+		printf("{\"new\":%zu,\"fetched\":%zu,\"skipped\":%zu}\n",
+		       s->listed, s->fetched, s->skipped);
 		return;
 	}
 	if (s->skipped > 0)

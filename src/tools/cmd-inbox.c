@@ -164,7 +164,8 @@ int cmd_inbox(const struct tool_globals *g, int argc, char **argv)
 		else if (c == 'j')
 			gl.json = 1;
 		else if (c == 'h')
-			return fputs(inbox_help, stdout), TOOL_EXIT_OK;
+			return fputs(inbox_help, stdout) < 0 ? TOOL_EXIT_FAILURE
+			                                     : TOOL_EXIT_OK;
 		else
 			return TOOL_EXIT_USAGE;
 	}

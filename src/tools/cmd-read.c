@@ -76,7 +76,8 @@ static int read_parse(const struct tool_globals *g, int argc, char **argv,
 		else if (c == 'j')
 			o->json = 1;
 		else if (c == 'h')
-			return fputs(read_help, stdout), -1;
+			return fputs(read_help, stdout) < 0 ? TOOL_EXIT_FAILURE
+			                                    : -1;
 		else
 			return TOOL_EXIT_USAGE;
 	}
@@ -304,9 +305,13 @@ static void read_json(const struct read_ctx *c,
 	static const char *const verdicts[] = {"valid", "not-trusted",
 	                                       "invalid", "unsigned"};
 
-	printf("{\"id\":\"%s\",\"encrypted\":%s,\"authenticated\":%s,"
+	printf("{\"id\":\"");
+	for (const char *p = c->id; *p != '\0'; p++)
+		if ((unsigned char)*p >= 0x20 && *p != '"' && *p != '\\')
+			putchar(*p);
+	printf("\",\"encrypted\":%s,\"authenticated\":%s,"
 	       "\"verdict\":\"%s\",\"signers\":[",
-	       c->id, s->kind == P11MAIL_MESSAGE_ENCRYPTED ? "true" : "false",
+	       s->kind == P11MAIL_MESSAGE_ENCRYPTED ? "true" : "false",
 	       c->plain != NULL && c->authenticated ? "true" : "false",
 	       c->vr != NULL ? verdicts[c->vr->verdict] : "unsigned");
 	for (size_t i = 0; c->vr != NULL && i < c->vr->signer_count; i++) {
