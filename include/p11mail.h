@@ -387,6 +387,8 @@ struct p11mail_expiring {
 	char *address;
 	char fingerprint[65];
 	int64_t not_after;
+	int expired;	/* validity already ended */
+	long days_left; /* whole days until the end, 0 when expired */
 };
 
 /*

@@ -96,8 +96,7 @@ enum p11mail_status p11mail_trust_add(p11mail_store *st, const char *address,
 	if (previous != NULL)
 		previous[0] = '\0';
 	if (st == NULL || outcome == NULL || previous == NULL ||
-	    source < P11MAIL_CACHE_EXCHANGED ||
-	    source > P11MAIL_CACHE_SENT_TO)
+	    source < P11MAIL_CACHE_EXCHANGED || source > P11MAIL_CACHE_SENT_TO)
 		return P11MAIL_ERR_ARGS;
 	norm = p11m_address_normalize(address);
 	if (norm == NULL)
@@ -183,7 +182,8 @@ enum p11mail_status p11mail_trust_list(p11mail_store *st, const char *address,
 	return res;
 }
 
-static int expiring_from_row(sqlite3_stmt *stmt, struct p11mail_expiring *e)
+static int expiring_from_row(sqlite3_stmt *stmt, int64_t now,
+                             struct p11mail_expiring *e)
 {
 	const char *addr = (const char *)sqlite3_column_text(stmt, 2);
 	const char *fp = (const char *)sqlite3_column_text(stmt, 3);
@@ -194,12 +194,14 @@ static int expiring_from_row(sqlite3_stmt *stmt, struct p11mail_expiring *e)
 	snprintf(e->fingerprint, sizeof(e->fingerprint), "%s",
 	         fp != NULL ? fp : "");
 	e->not_after = sqlite3_column_int64(stmt, 4);
+	e->expired = e->not_after <= now;
+	e->days_left = e->expired ? 0 : (long)((e->not_after - now) / 86400);
 	e->address = strdup(addr != NULL ? addr : "");
 	return e->address == NULL ? -1 : 0;
 }
 
 static enum p11mail_status expiring_collect(p11mail_store *st,
-                                            sqlite3_stmt *stmt,
+                                            sqlite3_stmt *stmt, int64_t now,
                                             struct p11mail_expiring **items,
                                             size_t *count)
 {
@@ -215,7 +217,7 @@ static enum p11mail_status expiring_collect(p11mail_store *st,
 			break;
 		}
 		list = grown;
-		if (expiring_from_row(stmt, &list[n++]) < 0) {
+		if (expiring_from_row(stmt, now, &list[n++]) < 0) {
 			res = P11MAIL_ERR_NOMEM;
 			break;
 		}
@@ -264,7 +266,7 @@ enum p11mail_status p11mail_certs_expiring(p11mail_store *st, int days,
 	if (res == P11MAIL_OK) {
 		sqlite3_bind_int64(stmt, 1, now);
 		sqlite3_bind_int64(stmt, 2, now + (int64_t)days * 86400);
-		res = expiring_collect(st, stmt, items, count);
+		res = expiring_collect(st, stmt, now, items, count);
 	}
 	sqlite3_finalize(stmt);
 	return res;

@@ -32,3 +32,5 @@ TESTS += tests/test-store-faults.sh
 EXTRA_DIST += tests/test-store-faults.sh
 TESTS += tests/test-certinstall.sh
 EXTRA_DIST += tests/test-certinstall.sh
+TESTS += tests/test-trust.sh
+EXTRA_DIST += tests/test-trust.sh

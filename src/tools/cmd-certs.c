@@ -29,12 +29,12 @@ static const char certs_help[] =
         "1 failure, 2 usage.\n";
 
 static void item_print(const struct tool_globals *g,
-                       const struct p11mail_expiring *e, int64_t now, int first)
+                       const struct p11mail_expiring *e, int first)
 {
 	char date[16];
 	time_t t = (time_t)e->not_after;
 	struct tm tm;
-	long days = (long)((e->not_after - now) / 86400);
+	long days = e->days_left;
 	const char *role = e->identity  ? "identity"
 	                   : e->trusted ? "trusted"
 	                                : "cached";
@@ -47,9 +47,8 @@ static void item_print(const struct tool_globals *g,
 		       "\"fingerprint\":\"%s\",\"not_after\":\"%s\","
 		       "\"expired\":%s,\"days_left\":%ld}",
 		       first ? "" : ",", role, e->address, e->fingerprint, date,
-		       e->not_after <= now ? "true" : "false",
-		       e->not_after <= now ? 0L : days);
-	} else if (e->not_after <= now) {
+		       e->expired ? "true" : "false", days);
+	} else if (e->expired) {
 		printf("EXPIRED  %-8s %s %s on %s%s\n", role, e->address,
 		       e->fingerprint, date,
 		       e->identity ? ": install a renewed certificate"
@@ -64,7 +63,6 @@ static int certs_check(const struct tool_globals *g, p11mail_store *store,
                        int days)
 {
 	struct p11mail_expiring *items = NULL;
-	int64_t now = (int64_t)time(NULL);
 	int rc = TOOL_EXIT_OK;
 	enum p11mail_status st;
 	size_t n = 0;
@@ -75,8 +73,8 @@ static int certs_check(const struct tool_globals *g, p11mail_store *store,
 	if (g->json)
 		printf("[");
 	for (size_t i = 0; i < n; i++) {
-		item_print(g, &items[i], now, i == 0);
-		if (items[i].not_after <= now)
+		item_print(g, &items[i], i == 0);
+		if (items[i].expired)
 			rc = CERTS_EXIT_EXPIRED;
 		else if (rc == TOOL_EXIT_OK)
 			rc = CERTS_EXIT_EXPIRING;

@@ -1,0 +1,123 @@
+#!/bin/sh
+# p11mail trust and certs check over a store: trusting signers of signed
+# mail, key replacement refused without confirmation, and expiry reports.
+set -u
+. "$top_srcdir/tests/tap.sh"
+. "$top_srcdir/tests/fixture/fixture.sh"
+require_cmd openssl openssl
+require_cmd python3 python3
+fixture_setup
+
+P="$top_builddir/src/p11mail"
+CI="$top_builddir/src/p11mail-certinstall"
+W="$P11MAIL_FIXTURE_DIR/trust"
+mkdir -p "$W"
+printf '[identity]\naddress = alice@north-clinic.test\n[token]\nmodule = %s\npin-source = file:%s\n' \
+  "$SOFTHSM_MODULE" "$ALICE_PIN_FILE" >"$W/p11mail.conf"
+export P11MAIL_CONFIG="$W/p11mail.conf" P11MAIL_STORE="$W/store"
+
+run() {
+  _name=$1 _want=$2 _pat=$3; shift 3
+  _out=$("$@" 2>&1); _rc=$?
+  if [ "$_rc" = "$_want" ] && printf '%s\n' "$_out" | grep -q -- "$_pat"; then
+    pass "$_name"
+  else
+    fail "$_name (status $_rc, want $_want)"
+    printf '%s\n' "$_out" | sed 's/^/#   /' | head -10
+  fi
+}
+fp() { openssl x509 -in "$1" -noout -fingerprint -sha256 | sed 's/.*=//; s/://g' | tr A-F a-f; }
+# sign CERT KEY FROM OUT: a clear-signed message from FROM.
+sign() {
+  printf 'Lab results attached.\r\n' >"$W/body"
+  openssl cms -sign -signer "$1" -inkey "$2" -from "$3" \
+    -to alice@north-clinic.test -subject results -in "$W/body" -text \
+    -out "$4" 2>/dev/null
+}
+
+sign "$DAVE_CERT" "$DAVE_KEY" dave@north-clinic.test "$W/dave.eml"
+sign "$EVE_CERT" "$EVE_KEY" dave@north-clinic.test "$W/eve-as-dave.eml"
+# A second certificate for dave with a new key: a key replacement.
+openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+  -keyout "$W/dave2.key" -subj "/CN=Dave North" -out "$W/dave2.csr" 2>/dev/null
+printf 'subjectAltName=email:dave@north-clinic.test\nkeyUsage=critical,digitalSignature,keyAgreement\nextendedKeyUsage=emailProtection\n' >"$W/ext"
+openssl x509 -req -in "$W/dave2.csr" -CA "$CA_CERT" -CAkey "$CA_KEY" \
+  -CAcreateserial -days 10 -extfile "$W/ext" -out "$W/dave2.pem" 2>/dev/null
+sign "$W/dave2.pem" "$W/dave2.key" dave@north-clinic.test "$W/dave2.eml"
+# gina has one certificate only, valid for 10 more days.
+openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+  -keyout "$W/gina.key" -subj "/CN=Gina South" -out "$W/gina.csr" 2>/dev/null
+sed 's/dave@north-clinic.test/gina@south-lab.test/' "$W/ext" >"$W/ext-gina"
+openssl x509 -req -in "$W/gina.csr" -CA "$CA_CERT" -CAkey "$CA_KEY" \
+  -CAcreateserial -days 10 -extfile "$W/ext-gina" -out "$W/gina.pem" 2>/dev/null
+sign "$W/gina.pem" "$W/gina.key" gina@south-lab.test "$W/gina.eml"
+printf 'From: dave@north-clinic.test\r\nTo: alice@north-clinic.test\r\nSubject: plain\r\n\r\nNot signed.\r\n' >"$W/plain.eml"
+"$CI" anchor add "$CA_CERT" >/dev/null 2>&1
+
+d1=$(fp "$DAVE_CERT"); d2=$(fp "$W/dave2.pem")
+run "nothing is trusted at first" 0 "nothing is trusted" "$P" trust list
+run "trust add of a verified message trusts its signer" 0 \
+  "dave@north-clinic.test: now trusted" "$P" trust add "$W/dave.eml"
+run "the same again changes nothing" 0 "already trusted; nothing changed" \
+  "$P" trust add "$W/dave.eml"
+run "trust list shows it" 0 "$d1 TRUSTED" "$P" trust list
+run "a signer that is not the sender is refused" 1 "not by its sender" \
+  "$P" trust add "$W/eve-as-dave.eml"
+"$P" trust show eve@south-lab.test >/dev/null 2>&1 &&
+  fail "eve's certificate was not stored for anyone" ||
+  pass "eve's certificate was not stored for anyone"
+run "an unsigned message is refused" 1 "is not signed" "$P" trust add "$W/plain.eml"
+
+# Key replacement needs confirmation and shows both fingerprints.
+out=$("$P" trust add "$W/dave2.eml" </dev/null 2>&1); rc=$?
+if [ $rc = 1 ] && printf '%s' "$out" | grep -qi "$d1" &&
+   printf '%s' "$out" | grep -qi "$d2" && printf '%s' "$out" | grep -q -- --replace
+then pass "a changed certificate is refused, showing both fingerprints"
+else fail "key replacement: status $rc: $out"; fi
+run "the old certificate stays the trusted one" 0 "$d1 TRUSTED" \
+  "$P" trust list dave@north-clinic.test
+run "with --replace the new certificate is trusted" 0 "now trusted" \
+  "$P" trust add --replace "$W/dave2.eml"
+n=$("$P" --json trust list | python3 -c 'import json,sys; d=json.load(sys.stdin); print(len(d), d[0]["fingerprint"])')
+[ "$n" = "1 $d2" ] && pass "exactly one trusted certificate for dave: the new one" ||
+  fail "trusted after replace: $n"
+run "trust show lists both, one trusted" 0 "$d1 not-trusted" \
+  "$P" trust show dave@north-clinic.test
+run "trust add by address and cached fingerprint (needs --replace)" 0 \
+  "now trusted" "$P" trust add --replace dave@north-clinic.test "$(printf '%s' "$d1" | cut -c1-12)"
+run "trust add with an unknown fingerprint fails" 1 "is cached" \
+  "$P" trust add dave@north-clinic.test 0123456789abcdef
+run "trust add with a malformed fingerprint is a usage error" 2 \
+  "not a fingerprint" "$P" trust add dave@north-clinic.test xyz
+run "trust remove withdraws trust" 0 "trust withdrawn" \
+  "$P" trust remove dave@north-clinic.test
+run "trust remove again fails" 1 "no trusted certificate" \
+  "$P" trust remove dave@north-clinic.test
+run "trust show of an unknown address fails" 1 "no certificate is known" \
+  "$P" trust show nobody@nowhere.test
+run "trust with a bad verb is a usage error" 2 "wrong arguments" \
+  "$P" trust frobnicate x
+
+# certs check: gina's only certificate expires in 10 days; dave's short
+# one is not news while his other certificate stays valid.
+g=$(fp "$W/gina.pem")
+"$P" trust add "$W/gina.eml" >/dev/null 2>&1
+run "certs check within 30 days reports the trusted certificate" 3 \
+  "expiring trusted *gina@south-lab.test $g" "$P" certs check --days 30
+"$P" certs check --days 30 2>&1 | grep -q dave@ &&
+  fail "a certificate replaced by a longer-valid one is not reported" ||
+  pass "a certificate replaced by a longer-valid one is not reported"
+run "certs check within 5 days finds nothing" 0 "no certificate expires" \
+  "$P" certs check --days 5
+out=$("$P" --json certs check --days 30); rc=$?
+if [ $rc = 3 ] && printf '%s' "$out" | python3 -c 'import json,sys; d=json.load(sys.stdin); assert len(d)==1 and d[0]["role"]=="trusted" and d[0]["days_left"] in (9,10) and not d[0]["expired"]'
+then pass "certs check --json gives role, days left and expired"
+else fail "certs check --json: $rc $out"; fi
+# The clock moved 40 days on: gina's certificate has expired.
+P11MAIL_STORE_NOW=$(( $(date +%s) + 40 * 86400 )) run \
+  "an expired certificate gives status 4 and says what to do" 4 \
+  "EXPIRED.*repeat the signed exchange" "$P" certs check --days 30
+run "certs check with bad days is a usage error" 2 "--days" \
+  "$P" certs check --days -3
+
+done_testing
