@@ -176,6 +176,8 @@ static enum p11mail_status dns_query(struct p11m_dns *dns, const char *name,
 	ldns_pkt *pkt = NULL;
 	ldns_status ls;
 	ldns_pkt_rcode rcode;
+	ldns_lookup_table *rname;
+	int tcp = 0;
 
 	*out = NULL;
 	qname = ldns_dname_new_frm_str(name);
@@ -197,6 +199,7 @@ static enum p11mail_status dns_query(struct p11m_dns *dns, const char *name,
 		ldns_pkt_free(pkt);
 		pkt = NULL;
 		ldns_resolver_set_usevc(dns->res, true);
+		tcp = 1;
 		ls = ldns_resolver_send(&pkt, dns->res, qname, type,
 		                        LDNS_RR_CLASS_IN, LDNS_RD);
 		ldns_resolver_set_usevc(dns->res, false);
@@ -211,15 +214,15 @@ static enum p11mail_status dns_query(struct p11m_dns *dns, const char *name,
 
 	rcode = ldns_pkt_get_rcode(pkt);
 	if (rcode != LDNS_RCODE_NOERROR && rcode != LDNS_RCODE_NXDOMAIN) {
+		rname = ldns_lookup_by_id(ldns_rcodes, (int)rcode);
 		p11m_log(P11MAIL_LOG_WARNING,
-		         "DNS server %s answered %s with error code %d",
-		         dns->label, name, (int)rcode);
+		         "DNS server %s answered %s with %s", dns->label, name,
+		         rname != NULL ? rname->name : "an error");
 		st = P11MAIL_ERR_DISCOVERY;
 		goto out;
 	}
 	p11m_trace("discover", "%s: %zu answers%s", name,
-	           (size_t)ldns_pkt_ancount(pkt),
-	           ldns_resolver_usevc(dns->res) ? " (TCP)" : "");
+	           (size_t)ldns_pkt_ancount(pkt), tcp ? " (TCP)" : "");
 	*out = pkt;
 	pkt = NULL;
 	st = P11MAIL_OK;
