@@ -335,6 +335,23 @@ req_pkeyutl_checks() {
 		-verify -certin -inkey "$T_RSA_CERT" -pkeyopt digest:sha256 \
 		-pkeyopt rsa_padding_mode:pss -pkeyopt rsa_pss_saltlen:max \
 		-in "$W/hash.bin" -sigfile "$W/pss.sig"
+	OAEP="-pkeyopt rsa_padding_mode:oaep -pkeyopt rsa_oaep_md:sha256
+		-pkeyopt rsa_mgf1_md:sha1 -pkeyopt rsa_oaep_label:70313131"
+	openssl pkeyutl -encrypt -certin -inkey "$T_RSA_CERT" $OAEP \
+		-in "$W/hash.bin" -out "$W/oaep-label.bin"
+	p11 "$1: pkeyutl -decrypt OAEP SHA-256, MGF1 SHA-1, label" \
+		openssl pkeyutl -decrypt $PROV -inkey "$T_RSA_KEY" $OAEP \
+		-in "$W/oaep-label.bin" -out "$W/oaep-label.out"
+	if cmp -s "$W/oaep-label.out" "$W/hash.bin"; then
+		pass "$1: the OAEP plaintext is right"
+	else
+		fail "$1: the OAEP plaintext is right"
+	fi
+	p11_fails "$1: OAEP with the wrong label fails" 'decryption failed' \
+		openssl pkeyutl -decrypt $PROV -inkey "$T_RSA_KEY" \
+		-pkeyopt rsa_padding_mode:oaep -pkeyopt rsa_oaep_md:sha256 \
+		-pkeyopt rsa_mgf1_md:sha1 -pkeyopt rsa_oaep_label:70313132 \
+		-in "$W/oaep-label.bin" -out "$W/oaep-label.out"
 	p11 "$1: pkeyutl -sign ECDSA" openssl pkeyutl -sign $PROV \
 		-inkey "$T_EC_KEY" -in "$W/hash.bin" -out "$W/ec.sig"
 	p11 "$1: the pkeyutl ECDSA signature verifies" openssl pkeyutl \
