@@ -668,7 +668,10 @@ CK_RV tok_key_prepare(tok_key *key)
 	pthread_mutex_lock(&key->tok->lock);
 	gen = key->tok->generation;
 	pthread_mutex_unlock(&key->tok->lock);
-	if (gen == key->generation)
+	pthread_mutex_lock(&key->lock);
+	gen = gen == key->generation;
+	pthread_mutex_unlock(&key->lock);
+	if (gen)
 		return CKR_OK;
 	return tok_key_reconnect(key);
 }
