@@ -24,9 +24,9 @@ typedef struct tok_key tok_key;
 struct tok_pin_request {
 	const char *token_label;
 	const char *token_serial;
-	const char *key_label;	/* set for a context-specific login */
-	int context_specific;	/* CKA_ALWAYS_AUTHENTICATE login */
-	int count_low;		/* the token reported failed attempts */
+	const char *key_label; /* set for a context-specific login */
+	int context_specific;  /* CKA_ALWAYS_AUTHENTICATE login */
+	int count_low;         /* the token reported failed attempts */
 };
 
 /*
@@ -34,23 +34,23 @@ struct tok_pin_request {
  * to buf and returns 0, or returns -1 when the user gave none.
  */
 typedef int (*tok_pin_fn)(void *arg, const struct tok_pin_request *req,
-			  char *buf, size_t size);
+                          char *buf, size_t size);
 
 /* What to do before each use of a CKA_ALWAYS_AUTHENTICATE key. */
 enum tok_auth_policy {
 	TOK_AUTH_REUSE = 0, /* log in again with the PIN of the session */
-	TOK_AUTH_PROMPT	    /* ask for the PIN before every use */
+	TOK_AUTH_PROMPT     /* ask for the PIN before every use */
 };
 
 struct tok_options {
 	const char *module_path; /* explicit module; NULL: p11-kit registry */
-	const char *init_args;	 /* C_Initialize pReserved (NSS softokn) */
-	tok_pin_fn pin_fn;	 /* application PIN source, may be NULL */
+	const char *init_args;   /* C_Initialize pReserved (NSS softokn) */
+	tok_pin_fn pin_fn;       /* application PIN source, may be NULL */
 	void *pin_arg;
-	const char *pinentry;	 /* pinentry program, may be NULL */
-	int allow_prompt;	 /* may prompt on the controlling terminal */
+	const char *pinentry; /* pinentry program, may be NULL */
+	int allow_prompt;     /* may prompt on the controlling terminal */
 	enum tok_auth_policy auth_policy;
-	int wait_seconds;	 /* wait this long for a missing token */
+	int wait_seconds; /* wait this long for a missing token */
 };
 
 /*
@@ -81,13 +81,13 @@ enum tok_key_type { TOK_KEY_RSA = 1, TOK_KEY_EC };
 /* What the core knows of a resolved key; read-only, owned by the key. */
 struct tok_key_info {
 	enum tok_key_type type;
-	unsigned int bits;	  /* modulus or field size */
-	const unsigned char *id;  /* CKA_ID */
+	unsigned int bits;       /* modulus or field size */
+	const unsigned char *id; /* CKA_ID */
 	size_t id_len;
-	const char *label;	  /* CKA_LABEL, may be empty */
+	const char *label; /* CKA_LABEL, may be empty */
 	const char *token_label;
 	const char *token_serial;
-	const char *uri;	  /* canonical URI: token serial and key id */
+	const char *uri; /* canonical URI: token serial and key id */
 	int always_authenticate;
 	/* RSA public parts, big-endian */
 	const unsigned char *modulus;
@@ -121,15 +121,15 @@ const struct tok_key_info *tok_key_info(const tok_key *key);
 
 enum tok_sig_scheme {
 	TOK_SIG_PKCS1 = 1, /* tbs is a DER DigestInfo; RSA PKCS#1 v1.5 */
-	TOK_SIG_PSS,	   /* tbs is the hash; RSA-PSS */
-	TOK_SIG_ECDSA	   /* tbs is the hash; signature is r || s */
+	TOK_SIG_PSS,       /* tbs is the hash; RSA-PSS */
+	TOK_SIG_ECDSA      /* tbs is the hash; signature is r || s */
 };
 
 struct tok_sig_params {
 	enum tok_sig_scheme scheme;
-	int md_nid;	  /* PSS: NID of the hash, for example NID_sha256 */
-	int mgf1_md_nid;  /* PSS: NID of the MGF1 hash */
-	int salt_len;	  /* PSS: salt length in bytes */
+	int md_nid;      /* PSS: NID of the hash, for example NID_sha256 */
+	int mgf1_md_nid; /* PSS: NID of the MGF1 hash */
+	int salt_len;    /* PSS: salt length in bytes */
 };
 
 /*
@@ -137,19 +137,19 @@ struct tok_sig_params {
  * falls back to raw RSA with software encoding when the token lacks it.
  */
 CK_RV tok_key_sign(tok_key *key, const struct tok_sig_params *params,
-		   const unsigned char *tbs, size_t tbs_len,
-		   unsigned char *sig, size_t *sig_len);
+                   const unsigned char *tbs, size_t tbs_len, unsigned char *sig,
+                   size_t *sig_len);
 
 enum tok_dec_scheme {
 	TOK_DEC_PKCS1 = 1, /* RSA PKCS#1 v1.5, always on the token */
-	TOK_DEC_OAEP,	   /* RSA-OAEP, raw RSA fallback */
-	TOK_DEC_RAW	   /* raw RSA */
+	TOK_DEC_OAEP,      /* RSA-OAEP, raw RSA fallback */
+	TOK_DEC_RAW        /* raw RSA */
 };
 
 struct tok_dec_params {
 	enum tok_dec_scheme scheme;
-	int md_nid;	 /* OAEP hash */
-	int mgf1_md_nid; /* OAEP MGF1 hash */
+	int md_nid;                 /* OAEP hash */
+	int mgf1_md_nid;            /* OAEP MGF1 hash */
 	const unsigned char *label; /* OAEP label, may be NULL */
 	size_t label_len;
 };
@@ -160,8 +160,8 @@ struct tok_dec_params {
  * padding failure is the same CKR_ENCRYPTED_DATA_INVALID.
  */
 CK_RV tok_key_decrypt(tok_key *key, const struct tok_dec_params *params,
-		      const unsigned char *in, size_t in_len,
-		      unsigned char *out, size_t *out_len);
+                      const unsigned char *in, size_t in_len,
+                      unsigned char *out, size_t *out_len);
 
 /*
  * Plain ECDH (CKD_NULL) with the peer's point (04 || X || Y): writes the
@@ -169,17 +169,17 @@ CK_RV tok_key_decrypt(tok_key *key, const struct tok_dec_params *params,
  * Any KDF runs in software in the caller.
  */
 CK_RV tok_key_derive(tok_key *key, const unsigned char *peer_point,
-		     size_t peer_point_len, unsigned char *out,
-		     size_t *out_len);
+                     size_t peer_point_len, unsigned char *out,
+                     size_t *out_len);
 
 /* One object a URI matched, for listings and for the provider's STORE. */
 struct tok_object {
-	CK_OBJECT_CLASS cls;	 /* CKO_PRIVATE_KEY, CKO_CERTIFICATE, ... */
-	char *uri;		 /* canonical URI naming just this object */
+	CK_OBJECT_CLASS cls; /* CKO_PRIVATE_KEY, CKO_CERTIFICATE, ... */
+	char *uri;           /* canonical URI naming just this object */
 	char *label;
 	unsigned char *id;
 	size_t id_len;
-	unsigned char *der;	 /* certificates: the DER encoding */
+	unsigned char *der; /* certificates: the DER encoding */
 	size_t der_len;
 };
 
@@ -189,7 +189,7 @@ struct tok_object {
  * show private keys).  Free with tok_objects_free.
  */
 CK_RV tok_list_objects(tok_core *core, const char *uri,
-		       struct tok_object **objects, size_t *count);
+                       struct tok_object **objects, size_t *count);
 
 /* Frees a list made by tok_list_objects; accepts NULL. */
 void tok_objects_free(struct tok_object *objects, size_t count);
@@ -200,16 +200,16 @@ void tok_objects_free(struct tok_object *objects, size_t count);
  * made sensitive and non-extractable.
  */
 CK_RV tok_generate_key(tok_core *core, const char *token_uri,
-		       enum tok_key_type type, unsigned int bits_or_nid,
-		       const unsigned char *id, size_t id_len,
-		       const char *label, tok_key **out);
+                       enum tok_key_type type, unsigned int bits_or_nid,
+                       const unsigned char *id, size_t id_len,
+                       const char *label, tok_key **out);
 CK_RV tok_write_certificate(tok_core *core, const char *token_uri,
-			    const unsigned char *der, size_t der_len,
-			    const unsigned char *id, size_t id_len,
-			    const char *label);
+                            const unsigned char *der, size_t der_len,
+                            const unsigned char *id, size_t id_len,
+                            const char *label);
 /* pkey is an EVP_PKEY; passed as void to keep OpenSSL out of this header. */
 CK_RV tok_import_key(tok_core *core, const char *token_uri, const void *pkey,
-		     const unsigned char *id, size_t id_len, const char *label,
-		     tok_key **out);
+                     const unsigned char *id, size_t id_len, const char *label,
+                     tok_key **out);
 
 #endif /* P11MAIL_TOKEN_H */
