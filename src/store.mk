@@ -20,3 +20,6 @@ src_p11mail_certinstall_CFLAGS = $(AM_CFLAGS) $(DEP_CFLAGS)
 src_p11mail_certinstall_LDADD = src/libp11tool.la src/libp11store.la \
 	engine/libp11prov.la src/libp11token.la src/libp11common.la \
 	$(SQLITE_LIBS) $(OPENSSL_LIBS) $(P11KIT_LIBS)
+
+dist_man_MANS += man/p11mail.conf.5 man/p11mail-certinstall.1 \
+	man/p11mail-trust.1 man/p11mail-certs.1
