@@ -12,10 +12,12 @@ FAULTY=${P11FAULTY_MODULE:-$top_builddir/tests/mock/.libs/libp11faulty.so}
 
 fixture_setup
 
-P11FAULTY_TARGET=$SOFTHSM_MODULE
-P11FAULTY_CONTROL=$P11MAIL_FIXTURE_DIR/faulty.control
-P11FAULTY_COUNTS=$P11MAIL_FIXTURE_DIR/faulty.counts
-export P11FAULTY_TARGET P11FAULTY_CONTROL P11FAULTY_COUNTS
+fixture_faulty
+[ "$P11FAULTY_TARGET" = "$SOFTHSM_MODULE" ] &&
+	[ "$P11FAULTY_CONTROL" = "$P11MAIL_FIXTURE_DIR/faulty.control" ] &&
+	[ ! -e "$P11FAULTY_CONTROL" ] &&
+	pass "fixture_faulty sets the proxy's variables" ||
+	fail "fixture_faulty sets the proxy's variables"
 
 faulty() { pkcs11-tool --module "$FAULTY" "$@" 2>&1; }
 direct() { pkcs11-tool --module "$SOFTHSM_MODULE" "$@" 2>&1; }
