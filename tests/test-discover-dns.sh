@@ -18,6 +18,7 @@ P11MAIL=$top_builddir/src/p11mail
 T=$(mktemp -d)
 HTTP_PID=
 cleanup() {
+  [ -n "$DNS_PID" ] && kill -CONT "$DNS_PID" 2>/dev/null
   dns_stop
   if [ -n "$HTTP_PID" ]; then
     kill "$HTTP_PID" 2>/dev/null
@@ -243,6 +244,16 @@ run "an unreadable anchor file is a usage error" 2 \
 check "the message names the file" has err "missing.pem"
 run "--output refuses to leave a half-written file" 1 \
   $D $A --output "$T/no/such/dir/x.pem" "alice@$N"
+
+# A stopped named receives the queries and never answers.
+kill -STOP "$DNS_PID"
+t0=$(date +%s)
+run "a DNS server that hangs: failure after the timeout" 1 \
+  $D $A --timeout 1 "alice@$N"
+t1=$(date +%s)
+kill -CONT "$DNS_PID"
+check "the message says lookups failed" has err "lookup(s) failed"
+check "within the time limit ($((t1 - t0)) s)" test $((t1 - t0)) -le 8
 
 dns_stop
 run "a DNS server that is down: failure, not 'nothing published'" 1 \

@@ -22,7 +22,7 @@ P11MAIL=$top_builddir/src/p11mail
 T=$(mktemp -d)
 PIDS=
 cleanup() {
-  for p in $PIDS; do ldap_stop_pid "$p"; done
+  for p in $PIDS; do kill -CONT "$p" 2>/dev/null; ldap_stop_pid "$p"; done
   dns_stop
   rm -rf "$T"
 }
@@ -31,6 +31,7 @@ trap cleanup EXIT
 N=north-clinic.test
 S=south-lab.test
 W=west-lab.test
+E=east-clinic.test
 
 certs_init "$T/ca" || skip_all "openssl cannot make a test CA"
 cert_make alice "email:alice@$N"
@@ -39,6 +40,7 @@ cert_make carol-expired "email:carol@$N" emailProtection \
 cert_make carol-codesign "email:carol@$N" codeSigning
 cert_make south-domain "DNS:$S"
 cert_make decoy "DNS:$S"
+cert_make erin "email:erin@$E"
 
 # ldif_base SUFFIX DC: the top entry of a directory.
 ldif_base() {
@@ -61,6 +63,7 @@ ldif_person() {
   ldif_person "dc=north-clinic,dc=test" alice "alice@$N" alice
   ldif_person "dc=north-clinic,dc=test" carol "carol@$N" carol-expired \
     carol-codesign
+  ldif_person "dc=north-clinic,dc=test" erin "erin@$E" erin
 } > "$T/north.ldif"
 {
   ldif_base "dc=south-lab,dc=test" south-lab
@@ -85,6 +88,7 @@ ldap_start "$T/ldap-decoy" "dc=south-lab,dc=test" "$T/decoy.ldif" ||
   skip_all "slapd could not be started"
 PIDS="$PIDS $LDAP_PID"
 DECOY_PORT=$LDAP_PORT
+DECOY_PID=$LDAP_PID
 DEAD_PORT=$(ldap_free_port)
 
 soa() {
@@ -114,9 +118,17 @@ soa() {
   echo "_ldap._tcp IN SRV 10 65535 $SOUTH_PORT ldap-b.$W."
 } > "$T/west.zone"
 
+{
+  soa "$E"
+  # The preferred server will hang (stopped), the second one answers.
+  echo "_ldap._tcp IN SRV 10 0 $DECOY_PORT ldap-a.$E."
+  echo "_ldap._tcp IN SRV 20 0 $NORTH_PORT ldap-b.$E."
+} > "$T/east.zone"
+
 start=$(date +%s%N)
 dns_start "$T" "$N" "$T/north.zone" "$S" "$T/south.zone" \
-  "$W" "$T/west.zone" || skip_all "named could not be started"
+  "$W" "$T/west.zone" "$E" "$T/east.zone" ||
+  skip_all "named could not be started"
 diag "named started in $((($(date +%s%N) - start) / 1000000)) ms"
 
 D="$P11MAIL discover --dns-server 127.0.0.1:$DNS_PORT --timeout 2"
@@ -178,6 +190,19 @@ done
 unset P11MAIL_DEBUG
 check "equal priority: the weight-65535 server is asked first (5 of 5)" \
   test "$heavy" = 5
+
+# --- a server that hangs ----------------------------------------------------
+# A stopped slapd accepts the connection and never answers: the timeout
+# must move discovery on to the next server.
+kill -STOP "$DECOY_PID"
+t0=$(date +%s)
+run "a hanging first server: the next one answers" 0 $D $A "erin@$E"
+t1=$(date +%s)
+kill -CONT "$DECOY_PID"
+check "the certificate came from the second server" \
+  has out "LDAP ldap://127.0.0.1:$NORTH_PORT uid=erin"
+check "the hanging server is reported" has err "127.0.0.1:$DECOY_PORT"
+check "within the time limit ($((t1 - t0)) s)" test $((t1 - t0)) -le 6
 
 # --- a server that goes away ------------------------------------------------
 for p in $PIDS; do ldap_stop_pid "$p"; done

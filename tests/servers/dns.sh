@@ -58,11 +58,11 @@ dns_start() {
     _i=0
     while [ $_i -lt 100 ]; do
       if ! kill -0 "$DNS_PID" 2>/dev/null; then break; fi
-      if grep -q 'not loaded due to errors' "$_dir/named.log"; then
+      if grep -q 'not loaded due to errors' "$_dir/named.log" 2>/dev/null; then
         _i=100
         break
       fi
-      if grep -q '^.*running$' "$_dir/named.log"; then
+      if grep -q '^.*running$' "$_dir/named.log" 2>/dev/null; then
         return 0
       fi
       sleep 0.05
