@@ -323,6 +323,45 @@ out:
 	free(uri);
 }
 
+static int never_asked(void *arg, const struct tok_pin_request *req, char *buf,
+                       size_t size)
+{
+	(void)req;
+	(void)buf;
+	(void)size;
+	(*(int *)arg)++;
+	return -1;
+}
+
+/* A PIN-pad token logs in with a NULL PIN; nobody is asked for one. */
+static void test_protected_auth_path(void)
+{
+	const char *pap = getenv("P11PAP_MODULE");
+	struct tok_options o = {0};
+	struct tt_backend saved = b;
+	tok_core *core;
+	tok_key *key = NULL;
+	int asked = 0;
+	CK_RV rv;
+
+	if (pap == NULL) {
+		tap_skip("P11PAP_MODULE is not set");
+		return;
+	}
+	o.pin_fn = never_asked;
+	o.pin_arg = &asked;
+	b.module = pap;
+	core = tt_core(&b, &o);
+	rv = tok_key_open(core, b.rsa_uri, &key);
+	if (!tap_check(rv == CKR_OK && key != NULL))
+		tap_diag("%s: %s", tok_rv_name(rv), tok_last_error());
+	tap_check(asked == 0);
+	tap_check(key != NULL && sign_ok(key));
+	tok_key_unref(key);
+	tok_core_free(core);
+	b = saved;
+}
+
 static const struct tap_case cases[] = {
         {"test_pin_value", test_pin_value},
         {"test_pin_source_file", test_pin_source_file},
@@ -333,6 +372,7 @@ static const struct tap_case cases[] = {
         {"test_pinentry", test_pinentry},
         {"test_always_auth_reuse", test_always_auth_reuse},
         {"test_always_auth_prompt", test_always_auth_prompt},
+        {"test_protected_auth_path", test_protected_auth_path},
 };
 
 int main(void)

@@ -79,3 +79,10 @@ tests_bench_token_SOURCES = tests/bench-token.c
 tests_bench_token_CFLAGS = $(TOKEN_TEST_CFLAGS)
 tests_bench_token_LDADD = tests/libtokentest.la $(TOKEN_TEST_LIBS) \
 	tests/libtap.la
+
+# A PIN-pad token for the tests, made of SoftHSM2 (P11PAP_TARGET).
+check_LTLIBRARIES += tests/libtokenpap.la
+tests_libtokenpap_la_SOURCES = tests/test-token-pap.c
+tests_libtokenpap_la_CFLAGS = $(AM_CFLAGS) $(P11KIT_CFLAGS)
+tests_libtokenpap_la_LDFLAGS = -module -avoid-version -rpath /nowhere
+tests_libtokenpap_la_LIBADD = -ldl
