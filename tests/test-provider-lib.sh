@@ -357,6 +357,14 @@ req_pkeyutl_checks() {
 	p11 "$1: the pkeyutl ECDSA signature verifies" openssl pkeyutl \
 		-verify -certin -inkey "$T_EC_CERT" -in "$W/hash.bin" \
 		-sigfile "$W/ec.sig"
+	p11 "$1: pkeyutl -verify with the token key (public part)" openssl \
+		pkeyutl -verify $PROV -inkey "$T_EC_KEY" -in "$W/hash.bin" \
+		-sigfile "$W/ec.sig"
+	openssl dgst -sha256 -binary "$W/hash.bin" > "$W/other.bin"
+	p11_fails "$1: pkeyutl -verify with the token key rejects a wrong hash" \
+		'Signature Verification Failure' openssl pkeyutl -verify $PROV \
+		-inkey "$T_RSA_KEY" -pkeyopt digest:sha256 \
+		-in "$W/other.bin" -sigfile "$W/rsa.sig"
 }
 
 # engine_checks: the same URIs through libp11's ENGINE.
