@@ -565,8 +565,9 @@ CK_RV tok_key_open(tok_core *core, const char *text, tok_key **out)
 	if (cls != NULL &&
 	    (cls->ulValueLen != sizeof(CK_OBJECT_CLASS) ||
 	     *(CK_OBJECT_CLASS *)cls->pValue != CKO_PRIVATE_KEY)) {
-		rv = tok_fail(CKR_ARGUMENTS_BAD, TOK_DETAIL_URI,
-		              "the URI names no private key (type=private)");
+		rv = tok_fail(CKR_KEY_HANDLE_INVALID, TOK_DETAIL_NONE,
+		              "the URI names no private key: it asks for "
+		              "another type of object than type=private");
 		goto out;
 	}
 	rv = tok_pin_src_from_uri(uri, &pins);

@@ -184,7 +184,6 @@ static void test_bad_uris(void)
 	        "pkcs11:serial=%zz",
 	        "pkcs11:tokn=alice-token;id=%01",
 	        "file:///etc/passwd",
-	        "pkcs11:token=alice-token;id=%01;type=cert",
 	};
 	tok_core *core = tt_core(&b, NULL);
 	size_t i;
@@ -195,6 +194,17 @@ static void test_bad_uris(void)
 
 		tap_check(rv == CKR_ARGUMENTS_BAD && key == NULL);
 		tap_check(tok_status(rv) == P11MAIL_ERR_URI);
+	}
+
+	/* A URI for a certificate names no key (callers may list instead). */
+	{
+		tok_key *key = NULL;
+		CK_RV rv = tok_key_open(
+		        core, "pkcs11:token=alice-token;id=%01;type=cert",
+		        &key);
+
+		tap_check(rv == CKR_KEY_HANDLE_INVALID && key == NULL);
+		tap_check(tok_status(rv) == P11MAIL_ERR_NO_KEY);
 	}
 	tok_core_free(core);
 }
