@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/ec.h>
 #include <openssl/rsa.h>
 
 #include "certcheck.h"
@@ -153,6 +154,19 @@ static int set_oaep(p11mail_smime *smime, CMS_RecipientInfo *ri)
 	       EVP_PKEY_CTX_set_rsa_mgf1_md_name(pctx, "SHA256", NULL) > 0;
 }
 
+/*
+ * OpenSSL would pick the X9.63 KDF with SHA-1; RFC 8551 asks for the
+ * SHA-256 variant (dhSinglePass-stdDH-sha256kdf-scheme).
+ */
+static int set_ecdh_kdf(CMS_RecipientInfo *ri)
+{
+	EVP_PKEY_CTX *pctx = CMS_RecipientInfo_get0_pkey_ctx(ri);
+
+	/* only the hash: OpenSSL refuses a KDF type chosen in advance */
+	return pctx != NULL &&
+	       EVP_PKEY_CTX_set_ecdh_kdf_md(pctx, EVP_sha256()) > 0;
+}
+
 static int add_recipient(p11mail_smime *smime, CMS_ContentInfo *cms, X509 *x,
                          unsigned int flags)
 {
@@ -161,7 +175,11 @@ static int add_recipient(p11mail_smime *smime, CMS_ContentInfo *cms, X509 *x,
 	CMS_RecipientInfo *ri;
 
 	ri = CMS_add1_recipient_cert(cms, x, oaep ? CMS_KEY_PARAM : 0);
-	return ri != NULL && (!oaep || set_oaep(smime, ri));
+	if (ri == NULL)
+		return 0;
+	if (CMS_RecipientInfo_type(ri) == CMS_RECIPINFO_AGREE)
+		return set_ecdh_kdf(ri);
+	return !oaep || set_oaep(smime, ri);
 }
 
 static enum p11mail_status encrypt_der(p11mail_smime *smime, unsigned int flags,

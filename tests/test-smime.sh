@@ -178,6 +178,42 @@ grep_out "inner signer reported" "Signed by alice@north-clinic.test: valid, trus
   "$W/se.eml" >"$W/se2.out" 2>&1
 expect_rc "inner signer without anchor: exit 3" 3 "$?"
 
+if openssl cms -cmsout -print -in "$W/enc-ec.eml" |
+    grep -q 'dhSinglePass-stdDH-sha256kdf-scheme'; then
+  pass "ECDH uses the X9.63 KDF with SHA-256"
+else fail "ECDH uses the X9.63 KDF with SHA-256"; fi
+
+# --- the NSS softokn token (OAEP-SHA256 and ECDH with a KDF on the token) ---
+nss() {
+  P11MAIL_MODULE=$NSS_MODULE P11MAIL_INIT_ARGS=$NSS_INIT_ARGS "$P11MAIL" "$@"
+}
+CAROL_KEY="$NSS_RSA_URI?pin-source=file:$NSS_PIN_FILE"
+CAROL_ECKEY="$NSS_EC_URI?pin-source=file:$NSS_PIN_FILE"
+mkmsg "$W/cmsg" carol@east-clinic.test bob@south-lab.test
+for k in "rsa:" "pss:--pss" "ecdsa:"; do
+  name=${k%%:*} opt=${k#*:}
+  key=$CAROL_KEY
+  [ "$name" = ecdsa ] && key=$CAROL_ECKEY
+  nss sign $opt --key "$key" -o "$W/carol-$name.eml" "$W/cmsg"
+  expect_rc "NSS token: $name signature verifies" 0 \
+    "$(verify_rc "$W/carol-$name.eml" --anchor "$CA_CERT")"
+  check "NSS token: openssl cms verifies $name" openssl cms -verify \
+    -CAfile "$CA_CERT" -in "$W/carol-$name.eml" -out /dev/null
+done
+"$P11MAIL" encrypt --oaep --anchor "$CA_CERT" --recipient-cert "$NSS_RSA_CERT" \
+  --cert "$ALICE_RSA_CERT" --to carol@east-clinic.test -o "$W/to-carol.eml" \
+  "$W/msg"
+nss decrypt --key "$CAROL_KEY" --cert "$NSS_RSA_CERT" -o "$W/carol.dec" \
+  "$W/to-carol.eml" 2>/dev/null
+grep_out "NSS token decrypts OAEP-SHA256" "Zweite Zeile" "$W/carol.dec"
+"$P11MAIL" encrypt --anchor "$CA_CERT" --recipient-cert "$NSS_EC_CERT" \
+  --cert "$ALICE_RSA_CERT" --to carol@east-clinic.test -o "$W/to-carol-ec.eml" \
+  "$W/msg"
+nss decrypt --key "$CAROL_ECKEY" --cert "$NSS_EC_CERT" -o "$W/carol-ec.dec" \
+  "$W/to-carol-ec.eml" 2>/dev/null
+grep_out "NSS token decrypts ECDH (SHA-256 KDF)" "Zweite Zeile" \
+  "$W/carol-ec.dec"
+
 # --- failure paths ----------------------------------------------------------
 "$P11MAIL" decrypt --key "$ALICE_ECKEY" --cert "$ALICE_EC_CERT" \
   -o "$W/nope.eml" "$W/enc.eml" 2>"$W/nope.err"
