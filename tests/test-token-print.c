@@ -6,6 +6,7 @@
 #include "config.h"
 
 #include <stdio.h>
+#include <string.h>
 
 #include "token.h"
 
@@ -17,11 +18,14 @@ int main(int argc, char **argv)
 	CK_RV rv;
 
 	if (argc < 3) {
-		fprintf(stderr, "usage: token-print URI MODULE [INIT-ARGS]\n");
+		fprintf(stderr,
+		        "usage: token-print URI MODULE [INIT-ARGS [prompt]]\n");
 		return 2;
 	}
 	o.module_path = argv[2];
-	o.init_args = argc > 3 ? argv[3] : NULL;
+	o.init_args = argc > 3 && argv[3][0] != '\0' ? argv[3] : NULL;
+	/* "prompt" as a fourth argument allows the terminal prompt. */
+	o.allow_prompt = argc > 4 && strcmp(argv[4], "prompt") == 0;
 	rv = tok_core_new(&o, &core);
 	if (rv == CKR_OK)
 		rv = tok_key_open(core, argv[1], &key);

@@ -86,3 +86,6 @@ tests_libtokenpap_la_SOURCES = tests/test-token-pap.c
 tests_libtokenpap_la_CFLAGS = $(AM_CFLAGS) $(P11KIT_CFLAGS)
 tests_libtokenpap_la_LDFLAGS = -module -avoid-version -rpath /nowhere
 tests_libtokenpap_la_LIBADD = -ldl
+
+TESTS += tests/test-token-tty.sh
+EXTRA_DIST += tests/test-token-tty.sh
