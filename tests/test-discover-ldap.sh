@@ -9,6 +9,9 @@ set -u
 . "$top_srcdir/tests/servers/ldap.sh"
 . "$top_srcdir/tests/test-discover-common.sh"
 
+# named and slapd live in sbin, which a normal user's PATH lacks.
+PATH=$PATH:/usr/sbin:/sbin
+
 require_cmd openssl openssl
 require_cmd named bind9
 require_cmd dig bind9-dnsutils
