@@ -1029,6 +1029,18 @@ p11mail_mail_set_identity(p11mail_smime *smime, p11mail_store *store,
 			  const char *address, const char *pin_source,
 			  int need_key);
 
+/*
+ * Auto-trust of the mail workstation: trusts, for each address, the cached
+ * certificate that encryption to it uses (one that validates against the
+ * anchors now), recorded as a recipient of sent mail.  A different
+ * certificate already trusted is left alone (logged).  *added counts the
+ * new ones.
+ */
+P11MAIL_EXPORT enum p11mail_status
+p11mail_mail_trust_recipients(p11mail_store *store, const char *sender,
+			      const char *const *addresses, size_t count,
+			      size_t *added);
+
 /* ---- end of mail transport -------------------------------------------- */
 
 #ifdef __cplusplus

@@ -190,3 +190,86 @@ out:
 	p11mail_identities_free(ids, n);
 	return rc;
 }
+
+/*
+ * Returns P11MAIL_OK when encryption to address would use der: a context
+ * holding only the store's anchors, the sender's certificate and der
+ * encrypts a tiny message to address.
+ */
+static enum p11mail_status trust_would_encrypt(p11mail_store *store,
+                                               const char *sender,
+                                               const char *address,
+                                               const struct p11mail_cert *c)
+{
+	static const char probe[] = "Subject: probe\r\n\r\nprobe\r\n";
+	unsigned char *out = NULL;
+	p11mail_smime *smime = NULL;
+	enum p11mail_status rc;
+	size_t out_len = 0;
+
+	rc = p11mail_smime_new(&smime);
+	if (rc == P11MAIL_OK)
+		rc = trust_add_anchors(smime, store);
+	if (rc == P11MAIL_OK)
+		rc = p11mail_smime_add_cert(smime, c->cert, c->cert_len);
+	if (rc == P11MAIL_OK)
+		rc = p11mail_mail_set_identity(smime, store, sender, NULL, 0);
+	if (rc == P11MAIL_OK)
+		rc = p11mail_smime_encrypt(smime, 0, &address, 1,
+		                           (const unsigned char *)probe,
+		                           sizeof(probe) - 1, &out, &out_len);
+	p11mail_smime_release(out, out_len);
+	p11mail_smime_free(smime);
+	return rc;
+}
+
+/* Trusts the certificate that encryption to address uses, if any. */
+static enum p11mail_status trust_recipient(p11mail_store *store,
+                                           const char *sender,
+                                           const char *address, int *added)
+{
+	enum p11mail_trust_outcome outcome = P11MAIL_TRUST_UNCHANGED;
+	struct p11mail_cert *certs = NULL;
+	char previous[65] = "";
+	enum p11mail_status rc;
+	size_t n = 0, i;
+
+	*added = 0;
+	rc = p11mail_cache_find(store, address, &certs, &n);
+	for (i = 0; rc == P11MAIL_OK && i < n; i++)
+		if (trust_would_encrypt(store, sender, address, &certs[i]) ==
+		    P11MAIL_OK)
+			break;
+	if (rc == P11MAIL_OK && i < n)
+		rc = p11mail_trust_add(store, address, certs[i].cert,
+		                       certs[i].cert_len, P11MAIL_CACHE_SENT_TO,
+		                       0, &outcome, previous);
+	if (rc == P11MAIL_OK && outcome == P11MAIL_TRUST_CONFLICT)
+		p11m_log(P11MAIL_LOG_WARNING,
+		         "%s: another certificate (%s) is trusted for this "
+		         "address; left unchanged",
+		         address, previous);
+	*added = rc == P11MAIL_OK && outcome == P11MAIL_TRUST_ADDED;
+	p11mail_certs_free(certs, n);
+	return rc;
+}
+
+enum p11mail_status p11mail_mail_trust_recipients(p11mail_store *store,
+                                                  const char *sender,
+                                                  const char *const *addresses,
+                                                  size_t count, size_t *added)
+{
+	enum p11mail_status rc = P11MAIL_OK;
+	int one;
+
+	if (added == NULL)
+		return P11MAIL_ERR_ARGS;
+	*added = 0;
+	if (store == NULL || sender == NULL || (count > 0 && addresses == NULL))
+		return P11MAIL_ERR_ARGS;
+	for (size_t i = 0; rc == P11MAIL_OK && i < count; i++) {
+		rc = trust_recipient(store, sender, addresses[i], &one);
+		*added += (size_t)one;
+	}
+	return rc;
+}

@@ -203,6 +203,41 @@ static enum p11mail_status send_protect(const struct tool_globals *g,
 	return st;
 }
 
+/*
+ * On the workstation that sends the clinic's mail ([policy]
+ * mail-workstation), every recipient becomes trusted, with the certificate
+ * that validated for encryption, if there is one.
+ */
+static void send_auto_trust(const struct tool_globals *g,
+                            const struct p11mail_config *cfg,
+                            const struct p11mail_envelope *env)
+{
+	p11mail_store *store = NULL;
+	enum p11mail_status st;
+	size_t added = 0;
+	char *dir = NULL;
+
+	if (!p11mail_config_get_bool(cfg, "policy", "mail-workstation", 0))
+		return;
+	st = p11mail_store_dir(cfg, g->store, 0, &dir);
+	if (st == P11MAIL_OK)
+		st = p11mail_store_open(dir, &store);
+	if (st == P11MAIL_OK)
+		st = p11mail_mail_trust_recipients(
+		        store, env->from, (const char *const *)env->rcpt,
+		        env->rcpt_count, &added);
+	if (st != P11MAIL_OK)
+		tool_warn("recipients not added to the trusted list: %s",
+		          p11mail_strerror(st));
+	else if (added > 0 && !g->quiet)
+		fprintf(stderr,
+		        "p11mail: %zu recipient%s added to the trusted "
+		        "list\n",
+		        added, added == 1 ? "" : "s");
+	p11mail_store_close(store);
+	free(dir);
+}
+
 /* Queues and submits one message; prints where it went. */
 static int send_one(const struct tool_globals *g,
                     const struct p11mail_config *cfg,
@@ -248,6 +283,8 @@ static int send_one(const struct tool_globals *g,
 	else if (!g->quiet && !g->json)
 		fprintf(stderr, "p11mail: sent to %zu recipient%s\n",
 		        env->rcpt_count, env->rcpt_count == 1 ? "" : "s");
+	if (st == P11MAIL_OK && sent)
+		send_auto_trust(g, cfg, env);
 out:
 	free(queued);
 	free(clean);
