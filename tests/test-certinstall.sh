@@ -111,6 +111,17 @@ run "the chain's CA became an anchor with --yes" 0 "p11mail Test CA" \
 run "importing again changes nothing" 0 "nothing changed" \
   "$CI" import "$W/dave.p12" --token "$T" --password-source "file:$W/pass" --yes
 
+if openssl pkcs12 -export -legacy -in "$EVE_CERT" -inkey "$EVE_KEY" \
+     -passout "file:$W/pass" -out "$W/eve-legacy.p12" 2>/dev/null; then
+  run "a PKCS#12 file with legacy RC2 encryption imports" 0 \
+    "eve@south-lab.test: identity recorded" \
+    "$CI" import "$W/eve-legacy.p12" --token "$T" \
+    --password-source "file:$W/pass" --no-anchor
+else
+  skip "a PKCS#12 file with legacy RC2 encryption imports" \
+    "openssl cannot write legacy PKCS#12"
+fi
+
 # register: identities already on the token.
 run "register by key URI" 0 "identity recorded" \
   "$CI" register --uri "$ALICE_EC_URI"

@@ -13,6 +13,7 @@
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pkcs12.h>
+#include <openssl/provider.h>
 #include <openssl/x509v3.h>
 
 #include "certinstall/ci.h"
@@ -84,6 +85,29 @@ static PKCS12 *pfx_read(const char *path)
 	return p12;
 }
 
+/*
+ * Many CA-delivered files still encrypt with RC2 or DES, which OpenSSL 3
+ * keeps in its legacy provider.  This tool process (never the library)
+ * loads it for a second attempt, with the default provider beside it.
+ */
+static int pfx_parse_legacy(PKCS12 *p12, const char *pass, struct pfx *out)
+{
+	static OSSL_PROVIDER *legacy, *dflt;
+
+	ERR_clear_error();
+	if (legacy == NULL) {
+		dflt = OSSL_PROVIDER_load(NULL, "default");
+		legacy = OSSL_PROVIDER_load(NULL, "legacy");
+	}
+	if (legacy == NULL || dflt == NULL)
+		return 0;
+	if (!PKCS12_parse(p12, pass, &out->pkey, &out->cert, &out->ca))
+		return 0;
+	tool_warn("the PKCS#12 file uses legacy encryption (RC2 or DES); "
+	          "read with OpenSSL's legacy provider");
+	return 1;
+}
+
 /* Opens the file with the password and checks that it is usable. */
 static int pfx_open(const char *path, const char *pass, struct pfx *out)
 {
@@ -96,7 +120,8 @@ static int pfx_open(const char *path, const char *pass, struct pfx *out)
 		tool_error("wrong password for %s", path);
 		goto out;
 	}
-	if (!PKCS12_parse(p12, pass, &out->pkey, &out->cert, &out->ca)) {
+	if (!PKCS12_parse(p12, pass, &out->pkey, &out->cert, &out->ca) &&
+	    !pfx_parse_legacy(p12, pass, out)) {
 		tool_error("cannot decrypt %s (wrong password, or an algorithm "
 		           "this OpenSSL does not offer)",
 		           path);
