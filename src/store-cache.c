@@ -64,8 +64,8 @@ enum p11mail_status p11m_cache_upsert(p11mail_store *st, const char *address,
 		sqlite3_bind_blob(stmt, 7, caps, (int)caps_len, SQLITE_STATIC);
 	sqlite3_bind_int(stmt, 8, (int)source);
 	sqlite3_bind_int64(stmt, 9, now);
-	sqlite3_bind_int64(
-	        stmt, 10, source == P11MAIL_CACHE_DISCOVERED ? expires_at : 0);
+	sqlite3_bind_int64(stmt, 10,
+	                   source == P11MAIL_CACHE_DISCOVERED ? expires_at : 0);
 	rc = sqlite3_step(stmt);
 	if (rc != SQLITE_DONE)
 		res = p11m_store_fail(st, rc, "caching a certificate");

@@ -480,7 +480,7 @@ static void damage(const char *path)
 	tap_check(fd >= 0 && fstat(fd, &sb) == 0 && sb.st_size > 8192);
 	for (off_t at = 4096; fd >= 0 && at < sb.st_size; at += 4096)
 		tap_check(pwrite(fd, junk, sizeof(junk), at) ==
-			  (ssize_t)sizeof(junk));
+		          (ssize_t)sizeof(junk));
 	if (fd >= 0)
 		close(fd);
 }
