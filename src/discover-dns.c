@@ -80,9 +80,7 @@ static enum p11mail_status resolver_for(const char *server, ldns_resolver **out)
 	*out = NULL;
 	st = parse_server(server, host, sizeof(host), &port);
 	if (st != P11MAIL_OK) {
-		p11m_log(P11MAIL_LOG_ERROR,
-		         "DNS server '%s' is not HOST:PORT with a numeric host",
-		         server);
+		/* The caller says it: the tool as a usage error. */
 		goto out;
 	}
 	if (inet_pton(AF_INET, host, buf) == 1)
@@ -90,8 +88,6 @@ static enum p11mail_status resolver_for(const char *server, ldns_resolver **out)
 	else if (inet_pton(AF_INET6, host, buf) == 1)
 		addr = ldns_rdf_new_frm_str(LDNS_RDF_TYPE_AAAA, host);
 	if (addr == NULL) {
-		p11m_log(P11MAIL_LOG_ERROR,
-		         "DNS server '%s' must be an IP address", host);
 		st = P11MAIL_ERR_ARGS;
 		goto out;
 	}
