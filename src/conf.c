@@ -473,6 +473,22 @@ static int conf_pin_from_source(void *arg, const struct tok_pin_request *req,
 	return rc;
 }
 
+/*
+ * [token] module as a path for the token core.  A bare name such as
+ * "opensc-pkcs11" is a module registered with p11-kit: the core then uses
+ * the registry, where that module already is.
+ */
+static const char *conf_module_path(const struct p11mail_config *cfg)
+{
+	const char *m = p11mail_config_get(cfg, "token", "module");
+	size_t len = m != NULL ? strlen(m) : 0;
+
+	if (m == NULL || strchr(m, '/') != NULL ||
+	    (len > 3 && strcmp(m + len - 3, ".so") == 0))
+		return m;
+	return NULL;
+}
+
 void p11m_config_token_options(const struct p11mail_config *cfg,
                                struct tok_options *opts)
 {
@@ -480,7 +496,7 @@ void p11m_config_token_options(const struct p11mail_config *cfg,
 	const char *auth = p11mail_config_get(cfg, "token", "always-auth");
 
 	memset(opts, 0, sizeof(*opts));
-	opts->module_path = p11mail_config_get(cfg, "token", "module");
+	opts->module_path = conf_module_path(cfg);
 	opts->init_args = p11mail_config_get(cfg, "token", "init-args");
 	opts->pinentry = p11mail_config_get(cfg, "token", "pinentry");
 	opts->allow_prompt = 1;

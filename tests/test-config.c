@@ -79,6 +79,13 @@ static void test_full_file_parses(void)
 	tap_check(opts.wait_seconds == 30);
 	tap_check(opts.pin_fn == NULL && opts.allow_prompt == 1);
 	p11mail_config_free(cfg);
+
+	/* A registered module's name leaves the choice to the registry. */
+	tap_check(p11mail_config_parse("[token]\nmodule = opensc-pkcs11\n", "t",
+	                               &cfg) == P11MAIL_OK);
+	p11m_config_token_options(cfg, &opts);
+	tap_check(opts.module_path == NULL);
+	p11mail_config_free(cfg);
 }
 
 struct bad_case {
