@@ -203,7 +203,7 @@ run "the cached result needs no DNS" 0 $DS --dns-server 127.0.0.1:1 $A \
 check "and says it is cached" has out "(cached)"
 check "it is the same certificate" has out "chosen: $(cert_sha256 alice)"
 run "a cached certificate is judged again: no anchor, not used" 1 \
-  $DS --dns-server 127.0.0.1:1 "alice@$N"
+  $DS --dns-server "127.0.0.1:$DNS_PORT" "alice@$N"
 check "it is reported untrusted" has out "no trust anchor is configured"
 run "nothing found is cached too" 1 \
   $DS --dns-server "127.0.0.1:$DNS_PORT" $A "nobody@$N"
@@ -216,9 +216,10 @@ printf '[discovery]\ndns-server = 127.0.0.1:%s\ntimeout = 2\n' "$DNS_PORT" \
   > "$T/p11mail.conf"
 run "[discovery] dns-server in the configuration is used" 0 \
   "$P11MAIL" --config "$T/p11mail.conf" discover $A "alice@$N"
-run "--dns-server overrides the configuration" 1 \
-  "$P11MAIL" --config "$T/p11mail.conf" discover --dns-server 127.0.0.1:1 \
-  --timeout 1 $A "alice@$N"
+printf '[discovery]\ndns-server = 127.0.0.1:1\n' > "$T/dead.conf"
+run "--dns-server overrides the configuration" 0 \
+  "$P11MAIL" --config "$T/dead.conf" discover \
+  --dns-server "127.0.0.1:$DNS_PORT" $A "alice@$N"
 printf '[discovery]\ndns-server = ns.example\n' > "$T/bad.conf"
 run "a bad [discovery] dns-server is refused" 1 \
   "$P11MAIL" --config "$T/bad.conf" discover $A "alice@$N"
@@ -251,16 +252,12 @@ run "--output refuses to leave a half-written file" 1 \
 # A stopped named receives the queries and never answers.
 kill -STOP "$DNS_PID"
 t0=$(date +%s)
-run "a DNS server that hangs: failure after the timeout" 1 \
+run "a DNS server that hangs: failure, not 'nothing published'" 1 \
   $D $A --timeout 1 "alice@$N"
 t1=$(date +%s)
 kill -CONT "$DNS_PID"
 check "the message says lookups failed" has err "lookup(s) failed"
 check "within the time limit ($((t1 - t0)) s)" test $((t1 - t0)) -le 8
 
-dns_stop
-run "a DNS server that is down: failure, not 'nothing published'" 1 \
-  $D $A --timeout 1 "alice@$N"
-check "the message says lookups failed" has err "lookup(s) failed"
 
 done_testing
