@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -330,20 +331,67 @@ static enum p11mail_status store_migrate(p11mail_store *st)
 	return p11m_store_end(st, res);
 }
 
-static enum p11mail_status store_setup(p11mail_store *st)
+/*
+ * Holds the directory's lock while a store is set up: SQLite does not wait
+ * for other processes while switching a new database to WAL, so processes
+ * opening a fresh store at once take turns.  Waits at most wait_ms.
+ */
+static int store_lock_dir(const p11mail_store *st, const char *dir)
+{
+	struct timespec pause = {0, 10 * 1000 * 1000};
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (fd < 0)
+		return -1;
+	for (int waited = 0; flock(fd, LOCK_EX | LOCK_NB) < 0; waited += 10) {
+		if (errno != EWOULDBLOCK || waited >= st->wait_ms) {
+			close(fd);
+			return -1;
+		}
+		nanosleep(&pause, NULL);
+	}
+	return fd;
+}
+
+static enum p11mail_status store_set_wal(p11mail_store *st)
+{
+	sqlite3_stmt *q = NULL;
+	int wal = 0;
+
+	if (p11m_store_prepare(st, "PRAGMA journal_mode", &q) == P11MAIL_OK &&
+	    sqlite3_step(q) == SQLITE_ROW)
+		wal = strcmp((const char *)sqlite3_column_text(q, 0), "wal") ==
+		      0;
+	sqlite3_finalize(q);
+	return wal ? P11MAIL_OK
+	           : store_exec(st, "PRAGMA journal_mode = WAL", "opening");
+}
+
+static enum p11mail_status store_setup(p11mail_store *st, const char *dir)
 {
 	enum p11mail_status res;
+	int lock;
 
 	sqlite3_busy_timeout(st->db, st->wait_ms);
+	lock = store_lock_dir(st, dir);
+	if (lock < 0) {
+		p11m_log(P11MAIL_LOG_ERROR,
+		         "the store %s stayed locked by another process for "
+		         "%.1f s (opening); try again later",
+		         st->path, st->wait_ms / 1000.0);
+		return P11MAIL_ERR_STORE_BUSY;
+	}
 	res = store_check_identity(st);
 	if (res == P11MAIL_OK)
+		res = store_set_wal(st);
+	if (res == P11MAIL_OK)
 		res = store_exec(st,
-		                 "PRAGMA journal_mode = WAL;"
 		                 "PRAGMA synchronous = NORMAL;"
 		                 "PRAGMA secure_delete = ON",
 		                 "opening");
 	if (res == P11MAIL_OK)
 		res = store_migrate(st);
+	close(lock);
 	return res;
 }
 
@@ -388,7 +436,7 @@ enum p11mail_status p11mail_store_open(const char *dir, p11mail_store **out)
 		res = p11m_store_fail(st, rc, "opening");
 		goto out;
 	}
-	res = store_setup(st);
+	res = store_setup(st, dir);
 	if (res != P11MAIL_OK)
 		goto out;
 	p11m_trace("store", "opened %s", st->path);

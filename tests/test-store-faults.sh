@@ -18,9 +18,9 @@ trap cleanup EXIT
 
 plan 7
 
-# 8 writers x 500 certificates, each in its own transaction.
+# 8 writers x 500 certificates, each in its own transaction, all starting
+# on a store that does not exist yet.
 store="$tmp/concurrent"
-"$writer" write "$store" warmup 1 >/dev/null 2>&1
 wpids=""
 for w in 1 2 3 4 5 6 7 8; do
   P11MAIL_STORE_WAIT=60 "$writer" write "$store" "w$w" 500 \
@@ -35,8 +35,8 @@ if [ "$failed" = 0 ]; then pass "8 concurrent writers all finished"
 else fail "8 concurrent writers all finished"; cat "$tmp"/w*.out | sed 's/^/#   /' | head -20
 fi
 out=$("$writer" check "$store")
-if [ "$out" = "rows 4001 complete 4001 integrity ok" ]; then
-  pass "no certificate lost by concurrent writers (4000 + 1)"
+if [ "$out" = "rows 4000 complete 4000 integrity ok" ]; then
+  pass "no certificate lost by concurrent writers (4000)"
 else fail "no certificate lost by concurrent writers: $out"; fi
 
 # A writer killed in the middle of one big transaction: all or nothing.
