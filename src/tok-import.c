@@ -34,22 +34,26 @@ static CK_RV num_get(const EVP_PKEY *pk, const char *name, size_t pad,
                      struct num *n)
 {
 	BIGNUM *bn = NULL;
+	CK_RV rv = CKR_KEY_TYPE_INCONSISTENT;
 	int len;
 
 	memset(n, 0, sizeof(*n));
 	if (EVP_PKEY_get_bn_param(pk, name, &bn) != 1)
-		return CKR_KEY_TYPE_INCONSISTENT;
+		goto out;
+	rv = CKR_HOST_MEMORY;
 	len = pad > 0 ? (int)pad : BN_num_bytes(bn);
 	n->b = malloc(len > 0 ? (size_t)len : 1);
-	if (n->b == NULL || BN_bn2binpad(bn, n->b, len) != len) {
-		BN_clear_free(bn);
-		free(n->b);
-		n->b = NULL;
-		return CKR_HOST_MEMORY;
-	}
+	if (n->b == NULL)
+		goto out;
 	n->len = (size_t)len;
+	if (BN_bn2binpad(bn, n->b, len) != len) {
+		num_clear(n);
+		goto out;
+	}
+	rv = CKR_OK;
+out:
 	BN_clear_free(bn);
-	return CKR_OK;
+	return rv;
 }
 
 #define RSA_NUMS 8

@@ -28,24 +28,28 @@ CK_RV tok_attr_get(struct tok_token *tok, CK_SESSION_HANDLE h,
 	*out = NULL;
 	*len = 0;
 	rv = TOK_CALL(tok->mod, C_GetAttributeValue, h, obj, &a, 1);
+	/* An attribute the object lacks or hides is no error here. */
 	if (rv == CKR_ATTRIBUTE_TYPE_INVALID || rv == CKR_ATTRIBUTE_SENSITIVE ||
-	    a.ulValueLen == CK_UNAVAILABLE_INFORMATION)
+	    (rv == CKR_OK && a.ulValueLen == CK_UNAVAILABLE_INFORMATION))
 		return CKR_OK;
 	if (rv != CKR_OK)
 		return rv;
+
+	rv = CKR_HOST_MEMORY;
 	buf = malloc(a.ulValueLen + 1);
 	if (buf == NULL)
-		return CKR_HOST_MEMORY;
+		goto out;
 	a.pValue = buf;
 	rv = TOK_CALL(tok->mod, C_GetAttributeValue, h, obj, &a, 1);
-	if (rv != CKR_OK) {
-		free(buf);
-		return rv;
-	}
+	if (rv != CKR_OK)
+		goto out;
 	buf[a.ulValueLen] = '\0';
 	*out = buf;
 	*len = a.ulValueLen;
-	return CKR_OK;
+	buf = NULL;
+out:
+	free(buf);
+	return rv;
 }
 
 CK_RV tok_find(struct tok_token *tok, CK_SESSION_HANDLE h, CK_ATTRIBUTE *tmpl,
