@@ -96,7 +96,12 @@ int ci_find_key_for(struct ci *ci, X509 *cert, int quiet, tok_key **key)
 		return rc;
 	rv = tok_list_objects(ci->core, ci->token_uri, &objs, &n);
 	if (rv != CKR_OK)
-		return ci_token_error("cannot list the token's objects", rv);
+		return ci_token_error(
+		        ci->token_uri[7] == '\0'
+		                ? "cannot list the objects of every "
+		                  "token (name one with --token URI)"
+		                : "cannot list the token's objects",
+		        rv);
 	for (size_t i = 0; i < n && *key == NULL; i++)
 		*key = try_key(ci, &objs[i], cert);
 	tok_objects_free(objs, n);
@@ -403,7 +408,12 @@ static int register_address(struct ci *ci, const char *address)
 		return rc;
 	rv = tok_list_objects(ci->core, ci->token_uri, &objs, &n);
 	if (rv != CKR_OK)
-		return ci_token_error("cannot list the token's objects", rv);
+		return ci_token_error(
+		        ci->token_uri[7] == '\0'
+		                ? "cannot list the objects of every "
+		                  "token (name one with --token URI)"
+		                : "cannot list the token's objects",
+		        rv);
 	for (size_t i = 0; i < n && rc == 0; i++) {
 		const unsigned char *p = objs[i].der;
 		tok_key *key = NULL;
