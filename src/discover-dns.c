@@ -238,32 +238,47 @@ static unsigned rdf_u16(const ldns_rdf *rdf)
 	return (unsigned)p[0] << 8 | p[1];
 }
 
-/* Fetches the certificate an IPKIX record points at. */
-static void add_ipkix(struct p11m_disc_list *list, const char *owner,
-                      const unsigned char *data, size_t len, int timeout)
+/*
+ * Fetches the certificate an IPKIX record points at.  A URL that cannot be
+ * fetched is a failed lookup (P11MAIL_ERR_DISCOVERY), not an empty one.
+ */
+static enum p11mail_status add_ipkix(struct p11m_disc_list *list,
+                                     const char *owner,
+                                     const unsigned char *data, size_t len,
+                                     int timeout)
 {
+	enum p11mail_status st = P11MAIL_ERR_NOMEM;
 	unsigned char *body = NULL;
 	char *url = NULL, *origin = NULL;
 	size_t body_len = 0;
 
 	url = strndup((const char *)data, len);
-	if (url == NULL || strlen(url) != len)
+	if (url == NULL)
 		goto out;
+	if (strlen(url) != len) {
+		p11m_log(P11MAIL_LOG_WARNING, "%s: IPKIX URL with a NUL byte",
+		         owner);
+		st = P11MAIL_ERR_DISCOVERY;
+		goto out;
+	}
 	if (asprintf(&origin, "DNS CERT IPKIX %s -> %s", owner, url) < 0) {
 		origin = NULL;
 		goto out;
 	}
-	if (p11m_fetch_url(url, timeout, P11M_DISC_MAX_CERT, &body,
-	                   &body_len) != P11MAIL_OK)
+	st = p11m_fetch_url(url, timeout, P11M_DISC_MAX_CERT, &body, &body_len);
+	if (st == P11MAIL_ERR_LIMIT)
+		st = P11MAIL_ERR_DISCOVERY;
+	if (st != P11MAIL_OK)
 		goto out;
-	if (p11m_disc_list_add_any(list, body, body_len, "dns", origin) ==
-	    P11MAIL_ERR_FORMAT)
-		p11m_log(P11MAIL_LOG_WARNING, "%s did not hold a certificate",
-		         url);
+	st = p11m_disc_list_add_any(list, body, body_len, "dns", origin);
+	/* Kept as it is, so that it shows as malformed. */
+	if (st == P11MAIL_ERR_FORMAT)
+		st = p11m_disc_list_add(list, body, body_len, "dns", origin);
 out:
 	free(body);
 	free(url);
 	free(origin);
+	return st;
 }
 
 /* Handles one CERT record: PKIX inline, IPKIX by URL, others ignored. */
@@ -285,11 +300,9 @@ static enum p11mail_status add_cert_rr(struct p11m_disc_list *list,
 		return p11m_disc_list_add(list, ldns_rdf_data(data),
 		                          ldns_rdf_size(data), "dns", origin);
 	}
-	if (type == CERT_TYPE_IPKIX) {
-		add_ipkix(list, owner, ldns_rdf_data(data), ldns_rdf_size(data),
-		          timeout);
-		return P11MAIL_OK;
-	}
+	if (type == CERT_TYPE_IPKIX)
+		return add_ipkix(list, owner, ldns_rdf_data(data),
+		                 ldns_rdf_size(data), timeout);
 	p11m_trace("discover", "%s: CERT type %u ignored", owner, type);
 	return P11MAIL_OK;
 }
@@ -300,6 +313,7 @@ enum p11mail_status p11m_dns_certs(struct p11m_dns *dns, const char *owner,
 	enum p11mail_status st;
 	ldns_rr_list *rrs = NULL;
 	ldns_pkt *pkt = NULL;
+	int fetch_failed = 0;
 
 	st = dns_query(dns, owner, LDNS_RR_TYPE_CERT, &pkt);
 	if (st != P11MAIL_OK)
@@ -308,18 +322,21 @@ enum p11mail_status p11m_dns_certs(struct p11m_dns *dns, const char *owner,
 	                               LDNS_SECTION_ANSWER);
 	for (size_t i = 0; rrs != NULL && i < ldns_rr_list_rr_count(rrs); i++) {
 		st = add_cert_rr(list, owner, ldns_rr_list_rr(rrs, i), timeout);
+		if (st == P11MAIL_ERR_DISCOVERY) {
+			fetch_failed = 1;
+			continue;
+		}
 		if (st == P11MAIL_ERR_LIMIT) {
 			p11m_log(P11MAIL_LOG_WARNING,
 			         "%s: too many or too large CERT records; "
 			         "the rest are ignored",
 			         owner);
-			st = P11MAIL_OK;
 			break;
 		}
 		if (st != P11MAIL_OK)
 			goto out;
 	}
-	st = P11MAIL_OK;
+	st = fetch_failed ? P11MAIL_ERR_DISCOVERY : P11MAIL_OK;
 out:
 	ldns_rr_list_deep_free(rrs);
 	ldns_pkt_free(pkt);

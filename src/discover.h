@@ -70,7 +70,8 @@ void p11m_dns_free(struct p11m_dns *dns);
 /*
  * Appends the PKIX and IPKIX certificates of the CERT RRset at owner,
  * fetching IPKIX URLs over HTTP(S).  A missing name is not an error;
- * returns P11MAIL_ERR_DISCOVERY when the server cannot be asked.
+ * returns P11MAIL_ERR_DISCOVERY when the server cannot be asked or an IPKIX
+ * URL cannot be fetched (what could be read is still appended).
  */
 enum p11mail_status p11m_dns_certs(struct p11m_dns *dns, const char *owner,
                                    int timeout, struct p11m_disc_list *list);

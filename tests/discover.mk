@@ -21,3 +21,8 @@ tests_test_discover_api_CFLAGS = $(AM_CFLAGS) $(DEP_CFLAGS) \
 	-I$(top_srcdir)/tests
 tests_test_discover_api_LDADD = tests/libtap.la src/libp11mail.la \
 	$(OPENSSL_LIBS)
+
+# A small HTTP server for the IPKIX cases of test-discover-dns.sh.
+check_PROGRAMS += tests/test-discover-httpd
+tests_test_discover_httpd_SOURCES = tests/test-discover-httpd.c
+tests_test_discover_httpd_CFLAGS = $(AM_CFLAGS)

@@ -54,6 +54,7 @@ cert_make dave-notyet "email:dave@$N" emailProtection \
   20400101000000Z 20400201000000Z
 cert_make revoked "email:revoked@$N"
 cert_make ipkix "email:ipkix@$N"
+cert_make gone "email:gone@$N"
 for i in 1 2 3 4 5 6; do cert_make "erin$i" "email:erin@$N"; done
 
 # A CRL from the CA revoking one certificate.
@@ -63,15 +64,28 @@ openssl ca -batch -config "$T/ca/ca.cnf" -cert "$CA_PEM" \
   -keyfile "$T/ca/ca.key" -gencrl -crldays 10 -md sha256 \
   -out "$T/ca.crl" >/dev/null 2>&1
 
-# --- optional HTTP server for IPKIX ------------------------------------------
+# --- HTTP server for IPKIX --------------------------------------------------
+HTTPD=$top_builddir/tests/test-discover-httpd
 mkdir -p "$T/www"
 openssl x509 -in "$T/ca/ipkix.pem" -outform DER -out "$T/www/ipkix.der"
-HTTP_PORT=$(dns_free_port)
-if command -v python3 >/dev/null 2>&1; then
-  (cd "$T/www" && exec python3 -m http.server --bind 127.0.0.1 \
-    "$HTTP_PORT") >"$T/http.log" 2>&1 &
+openssl x509 -in "$T/ca/gone.pem" -outform DER -out "$T/www/gone.der"
+head -c 70000 /dev/zero > "$T/www/big.der"
+HTTP_PORT=1
+if [ -x "$HTTPD" ]; then
+  "$HTTPD" "$T/http.port" "$T/www/ipkix.der" "$T/www/big.der" \
+    "$T/www/gone.der" \
+    2>"$T/http.log" &
   HTTP_PID=$!
+  i=0
+  while [ ! -s "$T/http.port" ] && [ $i -lt 50 ]; do
+    sleep 0.05; i=$((i + 1))
+  done
+  HTTP_PORT=$(cat "$T/http.port" 2>/dev/null || echo 1)
 fi
+ipkix_rr() {
+  echo "$1 IN CERT IPKIX 0 0 $(printf 'http://127.0.0.1:%s/%s' \
+    "$HTTP_PORT" "$2" | openssl base64 -A)"
+}
 
 # --- zones ------------------------------------------------------------------
 soa() {
@@ -94,8 +108,10 @@ cert_rr() { echo "$1 IN CERT PKIX 0 0 $(cert_b64 "$2")"; }
   cert_rr dave dave-notyet
   cert_rr revoked revoked
   for i in 1 2 3 4 5 6; do cert_rr erin "erin$i"; done
-  echo "ipkix IN CERT IPKIX 0 0 $(printf 'http://127.0.0.1:%s/ipkix.der' \
-    "$HTTP_PORT" | openssl base64 -A)"
+  ipkix_rr ipkix ipkix.der
+  ipkix_rr big big.der
+  ipkix_rr gone missing.der
+  ipkix_rr gone gone.der
   echo "broken IN CERT PKIX 0 0 $(printf 'not a certificate' |
     openssl base64 -A)"
 } > "$T/north.zone"
@@ -182,9 +198,15 @@ check "all six certificates were read" has out "^candidate 6: accepted"
 if [ -n "$HTTP_PID" ]; then
   run "IPKIX record: certificate fetched by URL" 0 $D $A "ipkix@$N"
   check "it came from the URL" has out "IPKIX ipkix.$N -> http://127.0.0.1"
+  run "IPKIX URL serving more than 64 KiB: refused" 1 $D $A "big@$N"
+  check "the size limit is named" has err "larger than 65536 bytes"
+  check "and the lookup counted as failed" has err "lookup(s) failed"
+  run "one IPKIX URL missing, another one good: found" 0 \
+    $D $A "gone@$N"
+  check "the missing one is reported" has err "cannot fetch"
 else
-  skip "IPKIX record: certificate fetched by URL" "python3 not installed"
-  skip "it came from the URL" "python3 not installed"
+  skip_all_ipkix="test-discover-httpd is not built"
+  for n in 1 2 3 4 5 6 7; do skip "IPKIX case $n" "$skip_all_ipkix"; done
 fi
 
 # --- CRL --------------------------------------------------------------------
