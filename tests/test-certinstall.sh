@@ -149,6 +149,17 @@ run "installing it again changes nothing" 0 "nothing changed" \
   "$CI" install "$W/frank.pem" --token "$T"
 run "keygen without an address is a usage error" 2 "needs --address" \
   "$CI" keygen --token "$T"
+run "keygen makes an RSA key too" 0 "BEGIN CERTIFICATE REQUEST" \
+  "$CI" keygen --address gina@north-clinic.test --type rsa --bits 2048 \
+  --token "$T"
+before=$(objects)
+run "keygen refuses to overwrite a CSR file" 1 "must not exist" \
+  "$CI" keygen --address hank@north-clinic.test --type ec --token "$T" \
+  --out "$W/frank.csr"
+[ "$(objects)" = "$before" ] && pass "a refused keygen made no key" ||
+  fail "keygen left objects: $before -> $(objects)"
+run "keygen refuses odd RSA sizes" 2 "2048, 3072 or 4096" \
+  "$CI" keygen --address gina@north-clinic.test --bits 1024 --token "$T"
 
 # anchors
 run "anchor add of a known anchor changes nothing" 0 "nothing changed" \

@@ -8,6 +8,7 @@
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <openssl/err.h>
 #include <openssl/evp.h>
@@ -120,14 +121,13 @@ static int req_fill(X509_REQ *req, EVP_PKEY *pkey, const char *address)
 
 /* Signs a CSR for address with the token key through the provider. */
 static int make_csr(struct ci *ci, const char *uri, const char *address,
-                    const char *out)
+                    FILE *f)
 {
 	struct tok_options opts;
 	p11m_libctx *lc = NULL;
 	EVP_MD_CTX *mctx = NULL;
 	EVP_PKEY *pkey = NULL;
 	X509_REQ *req = NULL;
-	FILE *f = stdout;
 	int rc = TOOL_EXIT_FAILURE;
 
 	p11m_config_token_options(ci->cfg, &opts);
@@ -144,14 +144,8 @@ static int make_csr(struct ci *ci, const char *uri, const char *address,
 		tool_error("the token key could not sign the request");
 		goto out;
 	}
-	if (out != NULL && (f = fopen(out, "wx")) == NULL) {
-		tool_error("cannot create %s (it must not exist yet)", out);
-		goto out;
-	}
-	if (PEM_write_X509_REQ(f, req))
+	if (PEM_write_X509_REQ(f, req) && fflush(f) == 0)
 		rc = TOOL_EXIT_OK;
-	if (f != stdout && fclose(f) != 0)
-		rc = TOOL_EXIT_FAILURE;
 out:
 	EVP_MD_CTX_free(mctx);
 	X509_REQ_free(req);
@@ -172,6 +166,7 @@ int ci_cmd_keygen(const struct tool_globals *g, int argc, char **argv)
 	struct keygen_args a = {NULL, "rsa", NULL, NULL, 2048};
 	struct ci ci = {0};
 	char *uri = NULL, *norm = NULL;
+	FILE *out = NULL;
 	int rc;
 
 	rc = ci_parse_options(&ci, argc, argv, extra, 5, keygen_option, &a,
@@ -180,18 +175,22 @@ int ci_cmd_keygen(const struct tool_globals *g, int argc, char **argv)
 		return rc;
 	if (optind != argc || a.address == NULL)
 		return tool_usage_error("keygen needs --address ADDRESS");
-	if ((norm = p11m_address_normalize(a.address)) == NULL)
+	if (strcmp(a.type, "rsa") != 0 && strcmp(a.type, "ec") != 0)
+		return tool_usage_error("--type is rsa or ec");
+	if (strcmp(a.type, "rsa") == 0 && a.bits != 2048 && a.bits != 3072 &&
+	    a.bits != 4096)
+		return tool_usage_error("--bits is 2048, 3072 or 4096");
+	norm = p11m_address_normalize(a.address);
+	if (norm == NULL)
 		return tool_usage_error("'%s' is not a mail address",
 		                        a.address);
 	a.address = norm;
-	if (strcmp(a.type, "rsa") != 0 && strcmp(a.type, "ec") != 0) {
-		free(norm);
-		return tool_usage_error("--type is rsa or ec");
-	}
-	if (strcmp(a.type, "rsa") == 0 && a.bits != 2048 && a.bits != 3072 &&
-	    a.bits != 4096) {
-		free(norm);
-		return tool_usage_error("--bits is 2048, 3072 or 4096");
+
+	/* The output file first: a refused file must not cost a key. */
+	if (a.out != NULL && (out = fopen(a.out, "wx")) == NULL) {
+		tool_error("cannot create %s (it must not exist yet)", a.out);
+		rc = TOOL_EXIT_FAILURE;
+		goto out;
 	}
 	rc = ci_begin(&ci, g);
 	if (rc == 0)
@@ -200,12 +199,17 @@ int ci_cmd_keygen(const struct tool_globals *g, int argc, char **argv)
 	tok_core_free(ci.core);
 	ci.core = NULL;
 	if (rc == 0)
-		rc = make_csr(&ci, uri, a.address, a.out);
+		rc = make_csr(&ci, uri, a.address, out != NULL ? out : stdout);
+	if (out != NULL && fclose(out) != 0)
+		rc = TOOL_EXIT_FAILURE;
+	if (out != NULL && rc != 0)
+		unlink(a.out);
 	if (rc == 0 && !g->quiet)
 		fprintf(stderr,
 		        "p11mail-certinstall: key generated on the token: "
 		        "%s\n",
 		        uri);
+out:
 	free(uri);
 	free(norm);
 	ci_end(&ci);
