@@ -50,6 +50,11 @@ if printf '%s' "$json" | python3 -c 'import json,sys; d=json.load(sys.stdin); as
 then pass "list --json is one identity with the right fingerprint"
 else fail "list --json: $json"; fi
 
+out=$("$CI" install "$ALICE_RSA_CERT" --token "$T?pin-value=$ALICE_PIN" 2>&1)
+[ $? = 2 ] && printf '%s' "$out" | grep -q 'never given on the command line' &&
+  pass "a PIN in a command-line URI is refused" ||
+  fail "pin-value in --token: $out"
+
 # A certificate whose key is not on the token: refused, nothing written.
 before=$(objects)
 run "a certificate whose key is not on the token is refused" 1 \
