@@ -226,11 +226,47 @@ static void test_secret_sources(void)
 	p11mail_config_free(cfg);
 }
 
+/* The example in p11mail.conf(5) is a valid configuration. */
+static void test_manual_example_parses(void)
+{
+	const char *srcdir = getenv("top_srcdir");
+	char path[600], line[512], text[4096] = "";
+	struct p11mail_config *cfg = NULL;
+	int in_example = 0, in_text = 0;
+	FILE *f;
+
+	if (srcdir == NULL) {
+		tap_skip("top_srcdir is not set");
+		return;
+	}
+	snprintf(path, sizeof(path), "%s/man/p11mail.conf.5", srcdir);
+	f = fopen(path, "r");
+	if (!tap_check(f != NULL))
+		return;
+	while (fgets(line, sizeof(line), f) != NULL) {
+		if (strncmp(line, ".SH EXAMPLE", 11) == 0)
+			in_example = 1;
+		else if (in_example && strncmp(line, ".nf", 3) == 0)
+			in_text = 1;
+		else if (in_text && strncmp(line, ".fi", 3) == 0)
+			break;
+		else if (in_text && strlen(text) + strlen(line) < sizeof(text))
+			strcat(text, line);
+	}
+	fclose(f);
+	tap_check(strstr(text, "[account]") != NULL);
+	tap_check(p11mail_config_parse(text, path, &cfg) == P11MAIL_OK);
+	tap_check(p11mail_config_get_bool(cfg, "policy", "mail-workstation",
+	                                  0) == 1);
+	p11mail_config_free(cfg);
+}
+
 static const struct tap_case cases[] = {
         {"test_full_file_parses", test_full_file_parses},
         {"test_bad_files_refused", test_bad_files_refused},
         {"test_load_and_search", test_load_and_search},
         {"test_secret_sources", test_secret_sources},
+        {"test_manual_example_parses", test_manual_example_parses},
 };
 
 int main(void)
