@@ -169,7 +169,8 @@ p11mail_store_dir(const struct p11mail_config *cfg, const char *dir,
 /*
  * Opens the store in dir, creating dir (0700) and the database (0600) when
  * missing.  A damaged or foreign file is reported (P11MAIL_ERR_STORE) and
- * never overwritten.  Close with p11mail_store_close.
+ * never overwritten.  One thread at a time may use the handle; processes
+ * share the store safely.  Close with p11mail_store_close.
  */
 P11MAIL_EXPORT enum p11mail_status p11mail_store_open(const char *dir,
 						      p11mail_store **out);
