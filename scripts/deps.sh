@@ -8,8 +8,8 @@ packages="
   build-essential autoconf automake libtool pkg-config git
   libssl-dev libp11-kit-dev libgmime-3.0-dev libsqlite3-dev
   libcurl4-openssl-dev libldns-dev libldap2-dev
-  openssl p11-kit softhsm2 opensc libnss3 libnss3-tools gpgsm
-  libengine-pkcs11-openssl sqlite3 clang-format valgrind procps
+  openssl p11-kit softhsm2 opensc opensc-pkcs11 libnss3 libnss3-tools gpgsm
+  libengine-pkcs11-openssl sqlite3 clang-format valgrind procps bsdutils time
   postfix dovecot-imapd dovecot-pop3d slapd ldap-utils
   bind9 bind9-dnsutils pcscd pcsc-tools vsmartcard-vpcd
 "
