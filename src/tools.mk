@@ -15,3 +15,5 @@ src_p11mail_SOURCES += src/tools/cmd-trust.c src/tools/cmd-certs.c
 src_p11mail_CFLAGS = $(AM_CFLAGS) $(DEP_CFLAGS)
 src_p11mail_LDADD = src/libp11tool.la src/libp11mail.la $(OPENSSL_LIBS) \
 	$(GMIME_LIBS)
+
+dist_man_MANS += man/p11mail.1
