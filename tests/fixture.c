@@ -3,6 +3,7 @@
 #include "fixture.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <ftw.h>
 #include <limits.h>
 #include <signal.h>
@@ -19,6 +20,8 @@
 
 static char fx_dir[PATH_MAX];
 static char fx_reason[512];
+static pid_t fx_watchdog = -1;
+static int fx_watch_fd = -1;
 static char *fx_names[FIXTURE_MAX_VARS];
 static size_t fx_nnames;
 
@@ -171,6 +174,58 @@ static int load_env(const char *dir)
 	return ret;
 }
 
+/*
+ * Starts a shell that waits for the end of a pipe and then removes the
+ * fixture: it runs when this process dies without fixture_teardown() (a
+ * crash in a module's C_Finalize, an abort), so nothing is left in /tmp.
+ */
+static void start_watchdog(const char *dir)
+{
+	static const char script[] =
+	        "cat >/dev/null; "
+	        "if [ -f \"$1/pids\" ]; then "
+	        "while read p; do kill \"$p\" 2>/dev/null; done <\"$1/pids\"; "
+	        "fi; rm -rf \"$1\"";
+	int fds[2];
+	pid_t pid;
+
+	if (pipe(fds) != 0)
+		return;
+	pid = fork();
+	if (pid == 0) {
+		int null = open("/dev/null", O_RDWR);
+
+		close(fds[1]);
+		if (dup2(fds[0], STDIN_FILENO) < 0 || null < 0 ||
+		    dup2(null, STDOUT_FILENO) < 0 ||
+		    dup2(null, STDERR_FILENO) < 0)
+			_exit(127);
+		/* Its own process group: a test's signals are not for it. */
+		setpgid(0, 0);
+		execl("/bin/sh", "sh", "-c", script, "sh", dir, (char *)NULL);
+		_exit(127);
+	}
+	close(fds[0]);
+	if (pid < 0) {
+		close(fds[1]);
+		return;
+	}
+	fcntl(fds[1], F_SETFD, FD_CLOEXEC);
+	fx_watchdog = pid;
+	fx_watch_fd = fds[1];
+}
+
+static void stop_watchdog(void)
+{
+	if (fx_watch_fd >= 0)
+		close(fx_watch_fd);
+	if (fx_watchdog > 0)
+		while (waitpid(fx_watchdog, NULL, 0) < 0 && errno == EINTR)
+			;
+	fx_watch_fd = -1;
+	fx_watchdog = -1;
+}
+
 int fixture_setup(void)
 {
 	char script[PATH_MAX], log[PATH_MAX + 16];
@@ -192,6 +247,7 @@ int fixture_setup(void)
 		return -2;
 	}
 
+	start_watchdog(fx_dir);
 	snprintf(log, sizeof(log), "%s/make.log", fx_dir);
 	rc = run_script(script, fx_dir, log);
 	if (rc != 0) {
@@ -255,6 +311,7 @@ void fixture_teardown(void)
 		nftw(fx_dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
 		fx_dir[0] = '\0';
 	}
+	stop_watchdog();
 	for (size_t i = 0; i < fx_nnames; i++) {
 		unsetenv(fx_names[i]);
 		free(fx_names[i]);
