@@ -152,6 +152,14 @@ run "the issued certificate installs next to the generated key" 0 \
   "$CI" install "$W/frank.pem" --chain "$CA_CERT" --token "$T"
 run "installing it again changes nothing" 0 "nothing changed" \
   "$CI" install "$W/frank.pem" --token "$T"
+openssl x509 -req -in "$W/frank.csr" -CA "$CA_CERT" -CAkey "$CA_KEY" \
+  -CAcreateserial -days 400 -extfile "$W/ext" -out "$W/frank2.pem" 2>/dev/null
+run "a renewed certificate for the same key installs" 0 \
+  "frank@north-clinic.test: identity recorded" \
+  "$CI" install "$W/frank2.pem" --token "$T"
+"$CI" export frank@north-clinic.test >"$W/frank-now.pem" 2>/dev/null
+[ "$(fp "$W/frank-now.pem")" = "$(fp "$W/frank2.pem")" ] &&
+  pass "export picks the renewed certificate" || fail "export after renewal"
 run "keygen without an address is a usage error" 2 "needs --address" \
   "$CI" keygen --token "$T"
 run "keygen makes an RSA key too" 0 "BEGIN CERTIFICATE REQUEST" \
@@ -188,7 +196,7 @@ run "anchor remove with a bad fingerprint is a usage error" 2 \
 rec=$("$CI" export frank@north-clinic.test --format cert 2>/dev/null)
 b64=$(printf '%s' "$rec" | awk '{print $NF}')
 if printf '%s' "$rec" | grep -q '^frank\.north-clinic\.test\. IN CERT PKIX 0 0 ' &&
-   [ "$(printf '%s' "$b64" | openssl base64 -d -A | openssl x509 -inform DER -noout -fingerprint -sha256 | sed 's/.*=//; s/://g' | tr A-F a-f)" = "$(fp "$W/frank.pem")" ]
+   [ "$(printf '%s' "$b64" | openssl base64 -d -A | openssl x509 -inform DER -noout -fingerprint -sha256 | sed 's/.*=//; s/://g' | tr A-F a-f)" = "$(fp "$W/frank2.pem")" ]
 then pass "export cert is an RFC 4398 PKIX record for the address"
 else fail "export cert: $rec"; fi
 ldif=$("$CI" export --format ldif --base-dn ou=people,dc=north-clinic,dc=test)

@@ -231,9 +231,13 @@ int ci_put_cert(struct ci *ci, tok_key *key, X509 *leaf)
 	    memcmp(info->cert_der, der, len) == 0) {
 		rc = TOOL_EXIT_OK;
 	} else if (info->cert_der != NULL) {
-		tool_error("the token already holds another certificate for "
-		           "this key (%s): remove it from the token first",
-		           info->uri);
+		/*
+		 * A renewal for the same key: the token keeps the certificate
+		 * it has (the id is taken); p11mail uses the one recorded.
+		 */
+		tool_warn("the token keeps its older certificate for this key; "
+		          "the new one is recorded on this workstation");
+		rc = TOOL_EXIT_OK;
 	} else {
 		rv = tok_write_certificate(ci->core, ci->token_uri, der, len,
 		                           info->id, info->id_len, info->label);
