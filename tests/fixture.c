@@ -54,7 +54,7 @@ static int script_path(char *buf, size_t len)
 	const char *top = getenv("top_srcdir");
 	int n;
 
-	if (s != NULL)
+	if (s != NULL && s[0] != '\0')
 		n = snprintf(buf, len, "%s", s);
 	else
 		n = snprintf(buf, len, "%s/tests/fixture/make-fixture.sh",

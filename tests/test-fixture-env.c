@@ -9,7 +9,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 static char saved_dir[4096];
@@ -115,6 +118,66 @@ static void test_missing_script_means_skip(void)
 	unsetenv("P11MAIL_FIXTURE_SCRIPT");
 }
 
+/* Writes a stand-in make-fixture.sh into dir; returns 0. */
+static int write_stub(const char *dir, char *script, size_t len)
+{
+	FILE *f;
+
+	snprintf(script, len, "%s/stub.sh", dir);
+	f = fopen(script, "w");
+	if (f == NULL)
+		return -1;
+	fputs("echo \"export P11MAIL_FIXTURE_DIR='$1'\" > \"$1/env.sh\"\n", f);
+	return fclose(f);
+}
+
+/* Waits up to 5 s for path to disappear; returns 1 when it did. */
+static int gone_soon(const char *path)
+{
+	struct timespec tick = {0, 50 * 1000 * 1000};
+
+	for (int i = 0; i < 100; i++) {
+		if (access(path, F_OK) != 0)
+			return 1;
+		nanosleep(&tick, NULL);
+	}
+	return 0;
+}
+
+/* A test killed before teardown still leaves nothing behind. */
+static void test_killed_test_leaves_nothing(void)
+{
+	char tmpl[] = "/tmp/p11mail-fixture-test.XXXXXX", script[128];
+	char dir[4096] = "";
+	int fds[2], status;
+	pid_t pid;
+
+	if (!tap_check(mkdtemp(tmpl) != NULL) ||
+	    !tap_check(write_stub(tmpl, script, sizeof(script)) == 0) ||
+	    !tap_check(pipe(fds) == 0))
+		return;
+	setenv("P11MAIL_FIXTURE_SCRIPT", script, 1);
+	pid = fork();
+	if (pid == 0) {
+		close(fds[0]);
+		if (fixture_setup() == 0)
+			(void)!write(fds[1], fixture_dir(),
+			             strlen(fixture_dir()));
+		close(fds[1]);
+		raise(SIGKILL);
+	}
+	close(fds[1]);
+	tap_check(read(fds[0], dir, sizeof(dir) - 1) > 0);
+	close(fds[0]);
+	waitpid(pid, &status, 0);
+	unsetenv("P11MAIL_FIXTURE_SCRIPT");
+
+	tap_check(WIFSIGNALED(status));
+	tap_check(dir[0] != '\0' && gone_soon(dir));
+	remove(script);
+	rmdir(tmpl);
+}
+
 static const struct tap_case cases[] = {
         {"test_setup_exports_variables", test_setup_exports_variables},
         {"test_quoted_values", test_quoted_values},
@@ -122,6 +185,7 @@ static const struct tap_case cases[] = {
         {"test_teardown_removes", test_teardown_removes},
         {"test_missing_tool_means_skip", test_missing_tool_means_skip},
         {"test_missing_script_means_skip", test_missing_script_means_skip},
+        {"test_killed_test_leaves_nothing", test_killed_test_leaves_nothing},
 };
 
 int main(void)
