@@ -1042,6 +1042,27 @@ p11mail_mail_trust_recipients(p11mail_store *store, const char *sender,
 			      const char *const *addresses, size_t count,
 			      size_t *added);
 
+/* How p11mail_mail_protect treats a message; or'ed together. */
+enum p11mail_protect {
+	P11MAIL_PROTECT_SIGN = 1u << 0,	   /* sign with the sender's identity */
+	P11MAIL_PROTECT_ENCRYPT = 1u << 1, /* encrypt; fail without certs */
+	P11MAIL_PROTECT_AUTO = 1u << 2	   /* sign; encrypt when possible */
+};
+
+/*
+ * Signs and/or encrypts msg (Bcc already removed) for env with the store
+ * in store_dir (NULL: the default): the identity of env->from, the cached
+ * certificates of the recipients, the PIN from [token] pin-source.  Sets
+ * *out (free()) and *encrypted.  Encryption names every recipient without
+ * a usable certificate and fails with P11MAIL_ERR_NO_CERT, unless AUTO,
+ * which then signs only and logs a warning.
+ */
+P11MAIL_EXPORT enum p11mail_status
+p11mail_mail_protect(const struct p11mail_config *cfg, const char *store_dir,
+		     const struct p11mail_envelope *env, unsigned int how,
+		     const unsigned char *msg, size_t len, unsigned char **out,
+		     size_t *out_len, int *encrypted);
+
 /* ---- end of mail transport -------------------------------------------- */
 
 #ifdef __cplusplus

@@ -155,7 +155,19 @@ else fail "inbox shows X for a tampered message"; diag "$out"; fi
 p11 carol read --no-prompt 9999.tampered.test >/dev/null 2>&1
 check "read exits 4 for it" test $? -eq 4
 
-# 7. Without the CA anchor, bob stays trusted on alice's workstation: the
+# 7. A mail client's sendmail entry signs too.
+a0=$(server_count alice)
+message $B $A "signed through sendmail" >"$W/s2.eml"
+check "sendmail --sign -t -oi" sh -c "'$P11MAIL' --config \
+	'$W/bob/p11mail.conf' --store '$W/bob/store' sendmail --sign -t -oi \
+	--ca-file '$CA' <'$W/s2.eml'"
+check "delivered" wait_delivered alice $((a0 + 1))
+check "alice fetches" p11 alice -q fetch --ca-file "$CA"
+out=$(p11 alice inbox 2>&1)
+if sig_is S "signed through sendmail"; then pass "it shows S"
+else fail "it shows S"; diag "$out"; fi
+
+# 8. Without the CA anchor, bob stays trusted on alice's workstation: the
 # certificate auto-trust recorded is trusted on its own.
 fp=$("${OPENSSL_BIN:-openssl}" x509 -in "$CA_CERT" -noout -fingerprint \
 	-sha256 | sed 's/.*=//; s/://g' | tr 'A-F' 'a-f')

@@ -121,38 +121,6 @@ static int send_queue(const struct tool_globals *g,
 	return tool_exit_status(st);
 }
 
-/* The S/MIME context for one message: the store's trust, the recipients'
- * certificates and the sender's identity. */
-static enum p11mail_status send_smime(const struct tool_globals *g,
-                                      const struct p11mail_config *cfg,
-                                      const struct p11mail_envelope *env,
-                                      int need_key, p11mail_smime **out)
-{
-	const char *pin = p11mail_config_get(cfg, "token", "pin-source");
-	p11mail_store *store = NULL;
-	enum p11mail_status st;
-	char *dir = NULL;
-
-	*out = NULL;
-	st = p11mail_store_dir(cfg, g->store, 0, &dir);
-	if (st == P11MAIL_OK)
-		st = p11mail_store_open(dir, &store);
-	if (st == P11MAIL_OK)
-		st = p11mail_mail_smime_new(store,
-		                            (const char *const *)env->rcpt,
-		                            env->rcpt_count, out);
-	if (st == P11MAIL_OK)
-		st = p11mail_mail_set_identity(*out, store, env->from, pin,
-		                               need_key);
-	if (st != P11MAIL_OK) {
-		p11mail_smime_free(*out);
-		*out = NULL;
-	}
-	p11mail_store_close(store);
-	free(dir);
-	return st;
-}
-
 /* Signs and/or encrypts msg in place as the options ask. */
 static enum p11mail_status send_protect(const struct tool_globals *g,
                                         const struct p11mail_config *cfg,
@@ -160,47 +128,29 @@ static enum p11mail_status send_protect(const struct tool_globals *g,
                                         const struct p11mail_envelope *env,
                                         unsigned char **msg, size_t *len)
 {
-	int sign = o->sign || o->autoprotect;
-	int encrypt = o->encrypt || o->autoprotect;
-	p11mail_smime *smime = NULL;
-	unsigned char *out = NULL, *copy;
+	unsigned int how = (o->sign ? P11MAIL_PROTECT_SIGN : 0) |
+	                   (o->encrypt ? P11MAIL_PROTECT_ENCRYPT : 0) |
+	                   (o->autoprotect ? P11MAIL_PROTECT_AUTO : 0);
+	unsigned char *out = NULL;
 	enum p11mail_status st;
 	size_t out_len = 0;
+	int encrypted = 0;
 
-	if (!sign && !encrypt)
+	if (how == 0)
 		return P11MAIL_OK;
-	st = send_smime(g, cfg, env, sign, &smime);
-	if (st == P11MAIL_OK && encrypt)
-		st = p11mail_smime_encrypt(smime, sign ? P11MAIL_SMIME_SIGN : 0,
-		                           (const char *const *)env->rcpt,
-		                           env->rcpt_count, *msg, *len, &out,
-		                           &out_len);
-	if (st == P11MAIL_ERR_NO_CERT && o->autoprotect) {
-		tool_warn("not every recipient has a usable certificate: "
-		          "sending signed, NOT encrypted");
-		encrypt = 0;
-		st = P11MAIL_OK;
+	st = p11mail_mail_protect(cfg, g->store, env, how, *msg, *len, &out,
+	                          &out_len, &encrypted);
+	if (st != P11MAIL_OK) {
+		tool_error("not sent: the message could not be %s (%s)",
+		           o->encrypt ? "encrypted" : "signed",
+		           p11mail_strerror(st));
+		return st;
 	}
-	if (st == P11MAIL_OK && !encrypt)
-		st = p11mail_smime_sign(smime, 0, *msg, *len, &out, &out_len);
-	if (st == P11MAIL_OK) {
-		copy = malloc(out_len + 1);
-		if (copy == NULL) {
-			st = P11MAIL_ERR_NOMEM;
-		} else {
-			memcpy(copy, out, out_len);
-			p11mail_wipe(*msg, *len);
-			free(*msg);
-			*msg = copy;
-			*len = out_len;
-		}
-	}
-	if (st != P11MAIL_OK)
-		tool_error("cannot %s the message: %s",
-		           encrypt ? "encrypt" : "sign", p11mail_strerror(st));
-	p11mail_smime_release(out, out_len);
-	p11mail_smime_free(smime);
-	return st;
+	p11mail_wipe(*msg, *len);
+	free(*msg);
+	*msg = out;
+	*len = out_len;
+	return P11MAIL_OK;
 }
 
 /*

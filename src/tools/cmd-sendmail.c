@@ -25,6 +25,7 @@ struct sendmail_opts {
 	const char *ca_file;
 	int from_headers; /* -t */
 	int dot_ends;     /* a lone "." line ends the input (no -i) */
+	unsigned int how; /* P11MAIL_PROTECT_* from --sign, --encrypt, --auto */
 	char **rcpt;
 	int rcpt_count;
 };
@@ -38,12 +39,17 @@ static const char sendmail_help[] =
         "  -f, -r ADDRESS  envelope sender\n"
         "  -F NAME, -oX    accepted and ignored (sendmail compatibility)\n"
         "  --ca-file FILE  PEM anchors for the server's TLS certificate\n"
+        "  --sign, --encrypt, --auto\n"
+        "                  sign and/or encrypt as 'p11mail send' does\n"
         "  -h, --help      this help\n";
 
 static int sendmail_parse(int argc, char **argv, struct sendmail_opts *o)
 {
 	static const struct option options[] = {
 	        {"ca-file", required_argument, NULL, 'C'},
+	        {"sign", no_argument, NULL, 'S'},
+	        {"encrypt", no_argument, NULL, 'E'},
+	        {"auto", no_argument, NULL, 'A'},
 	        {"help", no_argument, NULL, 'h'},
 	        {NULL, 0, NULL, 0},
 	};
@@ -73,6 +79,15 @@ static int sendmail_parse(int argc, char **argv, struct sendmail_opts *o)
 				return tool_usage_error(
 				        "sendmail: only -bm (the default) is "
 				        "supported");
+			break;
+		case 'S':
+			o->how |= P11MAIL_PROTECT_SIGN;
+			break;
+		case 'E':
+			o->how |= P11MAIL_PROTECT_ENCRYPT;
+			break;
+		case 'A':
+			o->how |= P11MAIL_PROTECT_AUTO;
 			break;
 		case 'C':
 			o->ca_file = optarg;
@@ -165,7 +180,33 @@ static enum p11mail_status sendmail_envelope(const struct sendmail_opts *o,
 	return P11MAIL_OK;
 }
 
+/* Signs and/or encrypts the message as the options ask. */
+static enum p11mail_status sendmail_protect(const struct tool_globals *g,
+                                            const struct p11mail_config *cfg,
+                                            const struct sendmail_opts *o,
+                                            const struct p11mail_envelope *env,
+                                            unsigned char **msg, size_t *len)
+{
+	unsigned char *out = NULL;
+	enum p11mail_status st;
+	size_t out_len = 0;
+	int encrypted = 0;
+
+	if (o->how == 0)
+		return P11MAIL_OK;
+	st = p11mail_mail_protect(cfg, g->store, env, o->how, *msg, *len, &out,
+	                          &out_len, &encrypted);
+	if (st != P11MAIL_OK)
+		return st;
+	p11mail_wipe(*msg, *len);
+	free(*msg);
+	*msg = out;
+	*len = out_len;
+	return P11MAIL_OK;
+}
+
 static int sendmail_run(const struct tool_globals *g,
+                        const struct p11mail_config *cfg,
                         struct p11mail_account *acct,
                         const struct sendmail_opts *o)
 {
@@ -184,6 +225,8 @@ static int sendmail_run(const struct tool_globals *g,
 		                       len, &env);
 	if (st == P11MAIL_OK)
 		st = p11mail_message_strip_bcc(msg, len, &clean, &clean_len);
+	if (st == P11MAIL_OK)
+		st = sendmail_protect(g, cfg, o, env, &clean, &clean_len);
 	if (st != P11MAIL_OK) {
 		tool_error("sendmail: cannot send this message: %s",
 		           p11mail_strerror(st));
@@ -203,7 +246,6 @@ out:
 	free(clean);
 	free(msg);
 	p11mail_envelope_free(env);
-	(void)g;
 	return st == P11MAIL_OK ? TOOL_EXIT_OK : TOOL_EXIT_FAILURE;
 }
 
@@ -226,7 +268,7 @@ int cmd_sendmail(const struct tool_globals *g, int argc, char **argv)
 		           p11mail_strerror(st));
 		rc = TOOL_EXIT_FAILURE;
 	} else {
-		rc = sendmail_run(g, acct, &o);
+		rc = sendmail_run(g, cfg, acct, &o);
 	}
 	p11mail_account_free(acct);
 	p11mail_config_free(cfg);
