@@ -13,6 +13,19 @@ AM_TESTS_ENVIRONMENT = \
 	export P11MAIL_TEST_PROVIDER_DIR; \
 	OPENSSL_BIN='$(OPENSSL_BIN)'; export OPENSSL_BIN;
 
+# In a sanitizer build every process of a test gets the ASan runtime first,
+# so that openssl and other programs can load the instrumented provider.
+# Leaks are left to the valgrind checks of the normal build.
+if SANITIZERS
+AM_TESTS_ENVIRONMENT += \
+	LD_PRELOAD='$(ASAN_RUNTIME)'; export LD_PRELOAD; \
+	ASAN_OPTIONS=detect_leaks=0:abort_on_error=0:halt_on_error=1; \
+	export ASAN_OPTIONS; \
+	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1; \
+	export UBSAN_OPTIONS; \
+	P11MAIL_TEST_SANITIZED=1; export P11MAIL_TEST_SANITIZED;
+endif
+
 check_LTLIBRARIES += tests/libtap.la
 tests_libtap_la_SOURCES = tests/tap.c tests/tap.h
 tests_libtap_la_CFLAGS = $(AM_CFLAGS)
