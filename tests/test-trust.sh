@@ -85,6 +85,9 @@ run "trust show lists both, one trusted" 0 "$d1 not-trusted" \
   "$P" trust show dave@north-clinic.test
 run "trust add by address and cached fingerprint (needs --replace)" 0 \
   "now trusted" "$P" trust add --replace dave@north-clinic.test "$(printf '%s' "$d1" | cut -c1-12)"
+run "trust add ADDRESS --fingerprint FP (uppercase, as read prints it)" 0 \
+  "already trusted" "$P" trust add dave@north-clinic.test \
+  --fingerprint "$(printf '%s' "$d1" | tr a-f A-F)"
 run "trust add with an unknown fingerprint fails" 1 "is cached" \
   "$P" trust add dave@north-clinic.test 0123456789abcdef
 run "trust add with a malformed fingerprint is a usage error" 2 \

@@ -5,6 +5,7 @@
 #include "config.h"
 
 #include <getopt.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,11 +21,12 @@ int cmd_trust(const struct tool_globals *g, int argc, char **argv);
 #define MESSAGE_MAX (64L * 1024 * 1024)
 
 static const char trust_help[] =
-        "Usage: p11mail trust add ADDRESS FINGERPRINT [--replace]\n"
+        "Usage: p11mail trust add ADDRESS [--fingerprint] FINGERPRINT "
+        "[--replace]\n"
         "       p11mail trust add MESSAGE-FILE [--replace]\n"
         "       p11mail trust list [ADDRESS]\n"
         "       p11mail trust show ADDRESS\n"
-        "       p11mail trust remove ADDRESS [FINGERPRINT]\n"
+        "       p11mail trust remove ADDRESS [[--fingerprint] FINGERPRINT]\n"
         "Trusts the certificate a correspondent signed with: one already in "
         "the cache\n(named by its fingerprint, as 'p11mail read' prints it), "
         "or the signer of a\nsigned message, which must verify and be "
@@ -37,6 +39,7 @@ struct trust_ctx {
 	struct p11mail_config *cfg;
 	p11mail_store *store;
 	int replace;
+	const char *fingerprint; /* --fingerprint */
 };
 
 static int trust_open(struct trust_ctx *c)
@@ -362,6 +365,19 @@ static int trust_add_message(struct trust_ctx *c, const char *path)
 
 static int trust_run(struct trust_ctx *c, const char *verb, int n, char **args)
 {
+	char *with_fp[2];
+
+	/* --fingerprint FP is the same as FP after the address. */
+	if (c->fingerprint != NULL && n == 1 &&
+	    (strcmp(verb, "add") == 0 || strcmp(verb, "remove") == 0)) {
+		with_fp[0] = args[0];
+		with_fp[1] = (char *)(uintptr_t)c->fingerprint;
+		args = with_fp;
+		n = 2;
+	} else if (c->fingerprint != NULL) {
+		return tool_usage_error("--fingerprint goes with trust add or "
+		                        "trust remove and one address");
+	}
 	if (strcmp(verb, "list") == 0 && n <= 1)
 		return trust_list(c, n == 1 ? args[0] : NULL);
 	if (strcmp(verb, "show") == 0 && n == 1)
@@ -381,14 +397,17 @@ int cmd_trust(const struct tool_globals *g, int argc, char **argv)
 {
 	static const struct option options[] = {
 	        {"replace", no_argument, NULL, 'r'},
+	        {"fingerprint", required_argument, NULL, 'f'},
 	        {"help", no_argument, NULL, 'h'},
 	        {NULL, 0, NULL, 0}};
-	struct trust_ctx c = {g, NULL, NULL, 0};
+	struct trust_ctx c = {g, NULL, NULL, 0, NULL};
 	int opt, rc;
 
 	while ((opt = getopt_long(argc, argv, "h", options, NULL)) != -1) {
 		if (opt == 'r') {
 			c.replace = 1;
+		} else if (opt == 'f') {
+			c.fingerprint = optarg;
 		} else if (opt == 'h') {
 			fputs(trust_help, stdout);
 			return TOOL_EXIT_OK;
