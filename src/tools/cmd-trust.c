@@ -278,6 +278,10 @@ static int trust_add_cached(struct trust_ctx *c, const char *address,
 		                : "several certificates of %s start with %s: "
 		                  "give more digits",
 		        address, fp);
+	else if (hit->not_after <= (int64_t)time(NULL))
+		tool_error("that certificate of %s has expired: repeat the "
+		           "signed exchange to get the current one",
+		           address);
 	else
 		rc = trust_der(c, hit->address, hit->cert, hit->cert_len,
 		               hit->fingerprint);
