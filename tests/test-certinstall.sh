@@ -6,6 +6,7 @@ set -u
 . "$top_srcdir/tests/fixture/fixture.sh"
 require_cmd openssl openssl
 require_cmd pkcs11-tool opensc
+require_cmd python3 python3
 fixture_setup
 
 CI="$top_builddir/src/p11mail-certinstall"
