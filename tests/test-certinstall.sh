@@ -217,6 +217,29 @@ run "remove forgets the identity" 0 "identity removed" \
 run "removing it again fails" 1 "no identity for dave" \
   "$CI" remove dave@north-clinic.test
 
+# The same on NSS softokn, a second kind of token.
+cat >"$W/nss.conf" <<CONF
+[token]
+module = $NSS_MODULE
+init-args = $NSS_INIT_ARGS
+pin-source = file:$NSS_PIN_FILE
+CONF
+NT="pkcs11:token=NSS%20Certificate%20DB"
+run "NSS softokn: register by key URI" 0 "carol@east-clinic.test: identity" \
+  "$CI" --config "$W/nss.conf" --store "$W/nss-store" register --uri "$NSS_RSA_URI"
+run "NSS softokn: register by address finds both keys" 0 "identity recorded" \
+  "$CI" --config "$W/nss.conf" --store "$W/nss-store" register \
+  --address carol@east-clinic.test --token "$NT"
+n=$("$CI" --config "$W/nss.conf" --store "$W/nss-store" --json list |
+  python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')
+[ "$n" = 2 ] && pass "NSS softokn: two identities for carol" ||
+  fail "NSS softokn identities: $n"
+openssl pkcs12 -export -in "$EVE_CERT" -inkey "$EVE_KEY" \
+  -passout "file:$W/pass" -out "$W/eve.p12"
+run "NSS softokn: import a PKCS#12 file" 0 "eve@south-lab.test: identity" \
+  "$CI" --config "$W/nss.conf" --store "$W/nss-store" import "$W/eve.p12" \
+  --token "$NT" --password-source "file:$W/pass" --no-anchor
+
 # A store that is not ours is reported and left alone.
 mkdir -p "$W/foreign"
 printf 'my notes\n' >"$W/foreign/store.db"
