@@ -225,6 +225,24 @@ enum p11mail_status smime_bio_take(BIO *bio, unsigned char **out,
 	return P11MAIL_OK;
 }
 
+/* Receivers compare From with the signer: say so before they do. */
+static void warn_sender(p11mail_smime *smime, GMimeMessage *msg)
+{
+	char *sender = NULL;
+
+	if (smime->cert == NULL || mime_sender(msg, &sender) != P11MAIL_OK ||
+	    sender == NULL)
+		goto out;
+	if (!certcheck_address_match(smime->cert, sender))
+		p11m_log(P11MAIL_LOG_WARNING,
+		         "%s is not an address of the signing certificate: "
+		         "receivers will report that the signer does not "
+		         "match the sender",
+		         sender);
+out:
+	free(sender);
+}
+
 enum p11mail_status p11mail_smime_sign(p11mail_smime *smime, unsigned int flags,
                                        const unsigned char *in, size_t in_len,
                                        unsigned char **out, size_t *out_len)
@@ -243,6 +261,7 @@ enum p11mail_status p11mail_smime_sign(p11mail_smime *smime, unsigned int flags,
 		st = P11MAIL_ERR_NOMEM;
 		goto out;
 	}
+	warn_sender(smime, msg);
 	st = mime_write_outer_headers(msg, bio);
 	if (st == P11MAIL_OK && BIO_puts(bio, "MIME-Version: 1.0\r\n") <= 0)
 		st = P11MAIL_ERR_IO;

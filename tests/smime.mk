@@ -16,3 +16,12 @@ EXTRA_DIST += tests/test-attack-efail.sh tests/test-attack-limits.sh \
 	tests/test-smime-certs.sh
 TESTS += tests/test-smime-interop.sh
 EXTRA_DIST += tests/test-smime-interop.sh
+
+# The public S/MIME API, as the workstation store and programs use it.
+check_PROGRAMS += tests/test-smime-api
+tests_test_smime_api_SOURCES = tests/test-smime-api.c
+tests_test_smime_api_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/tests
+tests_test_smime_api_CFLAGS = $(AM_CFLAGS)
+tests_test_smime_api_LDADD = src/libp11mail.la tests/libtap.la
+TESTS += tests/test-smime-api.sh
+EXTRA_DIST += tests/test-smime-api.sh

@@ -30,7 +30,7 @@ int cmd_sign(const struct tool_globals *g, int argc, char **argv)
 	enum p11mail_status st;
 	int rc;
 
-	rc = smime_parse_opts(g, argc, argv, "kcCfoOPSj", sign_help, &o);
+	rc = smime_parse_opts(g, argc, argv, "kcCoOPSj", sign_help, &o);
 	if (rc != TOOL_EXIT_OK)
 		return rc < 0 ? TOOL_EXIT_OK : rc;
 	rc = TOOL_EXIT_FAILURE;

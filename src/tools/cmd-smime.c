@@ -15,7 +15,6 @@ static const struct option long_options[] = {
         {"key", required_argument, NULL, 'k'},
         {"cert", required_argument, NULL, 'c'},
         {"chain", required_argument, NULL, 'C'},
-        {"from", required_argument, NULL, 'f'},
         {"out", required_argument, NULL, 'o'},
         {"anchor", required_argument, NULL, 'a'},
         {"to", required_argument, NULL, 't'},
@@ -56,9 +55,6 @@ static int apply(struct smime_opts *o, int c, const char *arg)
 		break;
 	case 'C':
 		o->chain = arg;
-		break;
-	case 'f':
-		o->from = arg;
 		break;
 	case 'o':
 		o->out = arg;

@@ -19,7 +19,6 @@ struct smime_opts {
 	const char *key;   /* --key URI or file */
 	const char *cert;  /* --cert FILE */
 	const char *chain; /* --chain FILE */
-	const char *from;  /* --from ADDRESS */
 	const char *out;   /* --out FILE; NULL: stdout */
 	const char *in;    /* input file; NULL or "-": stdin */
 	const char *anchors[SMIME_MAX_FILES];
@@ -35,7 +34,7 @@ struct smime_opts {
 };
 
 /*
- * Parses the options a command allows (letters of "kcCfoatAsSpPOgrj" as
+ * Parses the options a command allows (letters of "kcCoatAsSPOgrjen" as
  * listed in cmd-smime.c) into o.  Returns TOOL_EXIT_OK, or a usage error
  * already printed.  help is printed for --help with exit status -1.
  */
