@@ -11,7 +11,7 @@ packages="
   openssl p11-kit softhsm2 opensc opensc-pkcs11 libnss3 libnss3-tools gpgsm
   libengine-pkcs11-openssl sqlite3 clang-format valgrind procps bsdutils time
   postfix dovecot-imapd dovecot-pop3d slapd ldap-utils
-  bind9 bind9-dnsutils pcscd pcsc-tools vsmartcard-vpcd
+  bind9 bind9-dnsutils pcscd vsmartcard-vpcd iproute2 util-linux mount
 "
 
 missing=""
