@@ -289,8 +289,8 @@ static enum p11mail_status verify_cms(struct vctx *v, CMS_ContentInfo *cms,
 	if (OBJ_obj2nid(CMS_get0_type(cms)) == NID_pkcs7_signed &&
 	    sk_CMS_SignerInfo_num(CMS_get0_SignerInfos(cms)) <= 0) {
 		set_problem(&v->res->problem,
-			    "the signature has no signers; the certificates "
-			    "inside are not trusted");
+		            "the signature has no signers; the certificates "
+		            "inside are not trusted");
 		v->res->verdict = P11MAIL_VERDICT_UNSIGNED;
 		return P11MAIL_OK;
 	}

@@ -34,8 +34,7 @@ int cmd_encrypt(const struct tool_globals *g, int argc, char **argv)
 	enum p11mail_status st;
 	int rc;
 
-	rc = smime_parse_opts(g, argc, argv, "tAackCsPSgroj", encrypt_help,
-	                      &o);
+	rc = smime_parse_opts(g, argc, argv, "tAackCsPSgroj", encrypt_help, &o);
 	if (rc != TOOL_EXIT_OK)
 		return rc < 0 ? TOOL_EXIT_OK : rc;
 	if (o.cert == NULL && o.key == NULL)
