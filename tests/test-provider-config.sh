@@ -76,6 +76,31 @@ p11 "-signer by URI: the key's certificate comes from the token" openssl \
 verify_default "the signature with the token's certificate verifies" \
 	"$W/tokcert.p7s"
 
+# The public half leaves the token, the private half never does.
+p11 "pkey -pubout writes the token key's public key" openssl pkey $PROV \
+	-in "$ALICE_EC_URI?pin-source=file:$ALICE_PIN_FILE" -pubout \
+	-out "$W/ec-pub.pem"
+if [ "$(cat "$W/ec-pub.pem")" = \
+	"$(openssl x509 -in "$ALICE_EC_CERT" -noout -pubkey)" ]; then
+	pass "the public key is the certificate's"
+else
+	fail "the public key is the certificate's"
+fi
+# (openssl pkey fails silently: no encoder takes a key it cannot export)
+openssl pkey $PROV -in "$ALICE_RSA_URI?pin-source=file:$ALICE_PIN_FILE" \
+	-out "$W/priv.pem" > /dev/null 2>&1
+rc=$?
+if [ "$rc" -ne 0 ] && [ "$rc" -lt 128 ]; then
+	pass "pkey cannot write the private key out"
+else
+	fail "pkey cannot write the private key out (exit $rc)"
+fi
+if grep -q 'PRIVATE KEY' "$W/priv.pem" 2>/dev/null; then
+	fail "no private key material was written"
+else
+	pass "no private key material was written"
+fi
+
 # Software keys stay with the default provider, in either load order.
 for order in "default p11mail" "p11mail default"; do
 	set -- $order
