@@ -141,6 +141,10 @@ static enum p11mail_status add_self(p11mail_smime *smime, STACK_OF(X509) * out)
 		p11m_log(P11MAIL_LOG_ERROR, "own certificate: %s", problem);
 		return P11MAIL_ERR_NO_CERT;
 	}
+	/* writing to oneself: one RecipientInfo is enough */
+	for (int i = 0; i < sk_X509_num(out); i++)
+		if (X509_cmp(sk_X509_value(out, i), smime->cert) == 0)
+			return P11MAIL_OK;
 	return sk_X509_push(out, smime->cert) ? P11MAIL_OK : P11MAIL_ERR_NOMEM;
 }
 

@@ -579,6 +579,7 @@ void p11mail_verify_result_free(struct p11mail_verify_result *result)
 	free(result->sender);
 	free(result->signed_part);
 	free(result->problem);
-	free(result->content);
+	/* the content may be a decrypted message */
+	p11m_secure_free(result->content, result->content_len);
 	free(result);
 }
