@@ -4,12 +4,14 @@
  */
 #include "config.h"
 
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
@@ -43,6 +45,8 @@ struct p11prov_ctx {
 
 /* Reason strings: the library's status sentences, filled in at init. */
 static OSSL_ITEM reason_strings[P11MAIL_ERR_INTERNAL + 2];
+
+static pthread_once_t reason_strings_once = PTHREAD_ONCE_INIT;
 
 static void fill_reason_strings(void)
 {
@@ -103,24 +107,30 @@ void p11prov_pw_pop(void)
 	pw_arg = NULL;
 }
 
-/* Reads the first line of a pin-source file ("file:" prefix optional). */
+/*
+ * Reads the first line of a pin-source file ("file:" prefix optional)
+ * straight into the caller's buffer, so no stdio buffer keeps a copy.
+ */
 static int pin_from_file(const char *source, char *buf, size_t size)
 {
-	FILE *f;
+	ssize_t n;
 	size_t len;
+	int fd;
 
 	if (strncmp(source, "file:", 5) == 0)
 		source += 5;
-	f = fopen(source, "re");
-	if (f == NULL)
+	fd = open(source, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
 		return -1;
-	if (fgets(buf, (int)size, f) == NULL) {
-		fclose(f);
+	n = read(fd, buf, size - 1);
+	close(fd);
+	if (n <= 0) {
+		p11mail_wipe(buf, size);
 		return -1;
 	}
-	fclose(f);
+	buf[n] = '\0';
 	len = strcspn(buf, "\r\n");
-	buf[len] = '\0';
+	p11mail_wipe(buf + len, size - len);
 	return len > 0 ? 0 : -1;
 }
 
@@ -423,7 +433,7 @@ int p11prov_init(const OSSL_CORE_HANDLE *handle, const OSSL_DISPATCH *in,
 		return 0;
 	ctx->handle = handle;
 	pthread_mutex_init(&ctx->lock, NULL);
-	fill_reason_strings();
+	pthread_once(&reason_strings_once, fill_reason_strings);
 	take_core_functions(ctx, in, &get_params);
 
 	/* A child context sees the parent's providers, for software work. */
