@@ -5,11 +5,48 @@
  */
 #include "config.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <unistd.h>
 
 #include "common.h"
+#include "maildir.h"
 #include "transport.h"
+
+/*
+ * Submissions from one outbox take turns: a queue run and a single send
+ * running side by side would otherwise both submit the same message.
+ * Returns the locked descriptor, or -1 (logged).
+ */
+static int send_lock(const char *outbox)
+{
+	size_t n = strlen(outbox) + 16;
+	char *path = malloc(n);
+	int fd = -1;
+
+	if (path == NULL || maildir_create(outbox) != P11MAIL_OK)
+		goto out;
+	snprintf(path, n, "%s/.p11mail-lock", outbox);
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	while (fd >= 0 && flock(fd, LOCK_EX) != 0 && errno == EINTR)
+		;
+	if (fd < 0)
+		p11m_log(P11MAIL_LOG_ERROR, "cannot lock the outbox %s: %s",
+		         outbox, strerror(errno));
+out:
+	free(path);
+	return fd;
+}
+
+static void send_unlock(int fd)
+{
+	if (fd >= 0)
+		close(fd); /* releases the lock */
+}
 
 enum p11mail_status p11mail_send_message(struct p11mail_account *acct,
                                          const struct p11mail_envelope *env,
@@ -19,6 +56,7 @@ enum p11mail_status p11mail_send_message(struct p11mail_account *acct,
 	struct p11mail_server srv;
 	enum p11mail_status rc, server_rc;
 	char *id = NULL;
+	int lock;
 
 	if (sent == NULL || queued_id == NULL)
 		return P11MAIL_ERR_ARGS;
@@ -37,9 +75,13 @@ enum p11mail_status p11mail_send_message(struct p11mail_account *acct,
 		return P11MAIL_OK;
 	}
 	rc = server_rc;
+	lock = rc == P11MAIL_OK ? send_lock(p11mail_account_outbox(acct)) : -1;
+	if (rc == P11MAIL_OK && lock < 0)
+		rc = P11MAIL_ERR_IO;
 	if (rc == P11MAIL_OK)
 		rc = p11mail_smtp_submit(&srv, env, msg, len);
 	if (rc != P11MAIL_OK) {
+		send_unlock(lock);
 		*queued_id = id; /* stays queued: the caller names it */
 		return rc;
 	}
@@ -50,6 +92,7 @@ enum p11mail_status p11mail_send_message(struct p11mail_account *acct,
 		         "sent, but %s could not be removed from the outbox: "
 		         "remove it by hand or it will be sent again",
 		         id);
+	send_unlock(lock);
 	free(id);
 	return P11MAIL_OK;
 }
@@ -79,8 +122,10 @@ enum p11mail_status p11mail_send_queue(struct p11mail_account *acct,
                                        size_t *sent, size_t *failed)
 {
 	struct p11mail_maildir_list *list = NULL;
+	const char *outbox = p11mail_account_outbox(acct);
 	struct p11mail_server srv;
 	enum p11mail_status rc, one;
+	int lock = -1;
 
 	if (sent == NULL || failed == NULL)
 		return P11MAIL_ERR_ARGS;
@@ -92,13 +137,14 @@ enum p11mail_status p11mail_send_queue(struct p11mail_account *acct,
 	if (rc == P11MAIL_ERR_NOT_FOUND)
 		p11m_log(P11MAIL_LOG_ERROR,
 		         "no SMTP server is configured ([account] smtp-host)");
+	if (rc == P11MAIL_OK && (lock = send_lock(outbox)) < 0)
+		rc = P11MAIL_ERR_IO;
 	if (rc == P11MAIL_OK)
-		rc = p11mail_maildir_list(p11mail_account_outbox(acct), &list);
+		rc = p11mail_maildir_list(outbox, &list);
 	if (rc != P11MAIL_OK)
 		goto out;
 	for (size_t i = 0; i < list->count; i++) {
-		one = send_queued(&srv, p11mail_account_outbox(acct),
-		                  list->entries[i].id);
+		one = send_queued(&srv, outbox, list->entries[i].id);
 		if (one == P11MAIL_OK)
 			(*sent)++;
 		else
@@ -113,6 +159,7 @@ enum p11mail_status p11mail_send_queue(struct p11mail_account *acct,
 			rc = one;
 	}
 out:
+	send_unlock(lock);
 	p11mail_maildir_list_free(list);
 	return rc;
 }

@@ -132,7 +132,28 @@ check "only the refused message is still queued" \
 	grep -rq "half refused" "$W/alice/outbox/new"
 check "the queued messages reached bob" wait_delivered bob $((before_bob + 3))
 
-# 7. No SMTP server configured: the outbox is the destination.
+# 7. Submissions from one outbox take turns: while another p11mail holds
+# the outbox lock, a send waits for it instead of racing it.
+if command -v flock >/dev/null 2>&1; then
+	flock "$W/alice/outbox/.p11mail-lock" sleep 2 &
+	holder=$!
+	sleep 0.3
+	message $A $B "after the lock" >"$W/m8.eml"
+	t0=$(date +%s%N)
+	p11 alice -q send --ca-file "$CA" "$W/m8.eml"
+	rc=$?
+	waited=$((($(date +%s%N) - t0) / 1000000))
+	wait "$holder"
+	if [ $rc -eq 0 ] && [ $waited -ge 1200 ]; then
+		pass "send waits for the outbox lock (${waited} ms)"
+	else
+		fail "send waits for the outbox lock (rc=$rc, ${waited} ms)"
+	fi
+else
+	skip "send waits for the outbox lock" "flock not found (util-linux)"
+fi
+
+# 8. No SMTP server configured: the outbox is the destination.
 grep -v '^smtp-' "$W/alice/p11mail.conf" >"$W/alice/nosmtp.conf"
 message $A $B "no server" >"$W/m7.eml"
 out=$("$P11MAIL" --config "$W/alice/nosmtp.conf" --store "$W/alice/store" \
@@ -146,7 +167,7 @@ else
 fi
 check "it is in the outbox" grep -rq "Subject: no server" "$W/alice/outbox/new"
 
-# 8. Bad input is refused before anything is queued.
+# 9. Bad input is refused before anything is queued.
 n=$(local_count "$W/alice/outbox")
 printf 'no header here\n\nbody\n' >"$W/bad.eml"
 check_fails "a file that is not a message is refused" \
@@ -159,7 +180,7 @@ check_fails "a missing file is refused" \
 check "nothing was queued for them" \
 	test "$(local_count "$W/alice/outbox")" -eq "$n"
 
-# 9. The password never reaches argv, the trace or the output.
+# 10. The password never reaches argv, the trace or the output.
 out=$(P11MAIL_DEBUG=1 p11 alice send --queue --ca-file "$CA" 2>&1)
 token=$(printf '\000%s\000%s' $A secret-alice | base64 -w0)
 case $out in
