@@ -1,0 +1,202 @@
+#!/bin/sh
+# p11mail doctor on SoftHSM2 tokens: a healthy workstation reports only ok
+# and exits 0; each fault made on purpose gives its warn or FAIL line with
+# the next step, and the exit status says whether anything failed.
+set -u
+. "$top_srcdir/tests/tap.sh"
+. "$top_srcdir/tests/fixture/fixture.sh"
+require_cmd pkcs11-tool opensc
+require_cmd python3 python3
+fixture_setup
+
+P="$top_builddir/src/p11mail"
+CI="$top_builddir/src/p11mail-certinstall"
+W="$P11MAIL_FIXTURE_DIR/doctor"
+mkdir -p "$W"
+PW_SECRET="pw-$$-not-to-be-shown"
+printf '%s' "$PW_SECRET" >"$W/password"
+chmod 600 "$W/password"
+
+# conf MODULE: writes the configuration with that [token] module.
+conf() {
+  printf '[identity]\naddress = alice@north-clinic.test\n[token]\nmodule = %s\npin-source = file:%s\n[account]\naddress = alice@north-clinic.test\nsmtp-host = smtp.north-clinic.test\nimap-host = imap.north-clinic.test\nsmtp-user = alice\npassword-source = file:%s\n' \
+    "$1" "$ALICE_PIN_FILE" "$W/password" >"$W/p11mail.conf"
+}
+conf "$SOFTHSM_MODULE"
+export P11MAIL_CONFIG="$W/p11mail.conf" P11MAIL_STORE="$W/store"
+unset P11MAIL_STORE_NOW P11MAIL_MODULE P11MAIL_INIT_ARGS
+
+"$CI" install "$ALICE_RSA_CERT" --token "pkcs11:serial=$ALICE_TOKEN_SERIAL" \
+  >"$W/install.log" 2>&1 || diag "install: $(cat "$W/install.log")"
+"$CI" anchor add "$CA_CERT" >/dev/null 2>&1 || diag "anchor add failed"
+
+# run NAME WANT PATTERN CMD...: CMD exits WANT and prints a line matching
+# the extended regular expression PATTERN.
+run() {
+  _name=$1 _want=$2 _pat=$3; shift 3
+  _out=$("$@" 2>&1); _rc=$?
+  printf '%s\n' "$_out" >"$W/last.out"
+  if [ "$_rc" = "$_want" ] && printf '%s\n' "$_out" | grep -Eq -- "$_pat"; then
+    pass "$_name"
+  else
+    fail "$_name (status $_rc, want $_want)"
+    printf '%s\n' "$_out" | sed 's/^/#   /' | head -30
+  fi
+}
+# no_line NAME PATTERN: the last output has no line matching PATTERN.
+no_line() {
+  if grep -Eq -- "$2" "$W/last.out"; then
+    fail "$1"; grep -E -- "$2" "$W/last.out" | sed 's/^/#   /' | head -10
+  else pass "$1"; fi
+}
+
+# --- a healthy workstation ---------------------------------------------
+run "healthy: exit 0 with a summary" 0 "findings: [0-9]+ ok, 0 warn, 0 FAIL" \
+  "$P" doctor
+no_line "healthy: no warn or FAIL line" "^(warn|FAIL) "
+for c in config module token store identity anchor cache account; do
+  grep -q "^ok   $c " "$W/last.out" && pass "healthy: an ok $c line" ||
+    fail "healthy: an ok $c line"
+done
+run "healthy: the token is listed with its serial" 0 \
+  "^ok   token    alice-token \(serial $ALICE_TOKEN_SERIAL" "$P" doctor
+run "healthy: without login the key pair is found by its public part" 0 \
+  "alice@north-clinic.test .*: its key pair is on alice-token" "$P" doctor
+run "healthy: the certificate matches the token key" 0 \
+  "the certificate matches the key on alice-token" "$P" doctor
+run "healthy --login: exactly one private key" 0 \
+  "^ok   identity alice@north-clinic.test .*: one private key on alice-token" \
+  "$P" doctor --login
+no_line "healthy --login: no warn or FAIL line" "^(warn|FAIL) "
+no_line "no PIN in the output" "$ALICE_PIN"
+no_line "no password in the output" "$PW_SECRET"
+"$P" --json doctor >"$W/json" 2>&1
+if python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); sys.exit(0 if r["ok"] and r["failures"] == 0 and all(c["status"] == "ok" and c["next"] is None for c in r["checks"]) else 1)' "$W/json"
+then pass "--json: a valid report, everything ok"
+else fail "--json: a valid report, everything ok"; sed 's/^/#   /' "$W/json" | head -5; fi
+run "usage: arguments are refused" 2 "takes no arguments" "$P" doctor extra
+
+# --- configuration -------------------------------------------------------
+run "a missing configuration file fails" 1 \
+  "^FAIL config   configuration file $W/none.conf: .* -- next: " \
+  "$P" --config "$W/none.conf" doctor
+printf '[token]\nmodlue = x\n' >"$W/bad.conf"
+run "an invalid configuration fails with its line" 1 \
+  "^FAIL config   the configuration is invalid: .*bad.conf:2" \
+  "$P" --config "$W/bad.conf" doctor
+
+# --- modules and tokens ------------------------------------------------
+conf "$W/no-such-module.so"
+run "a missing module fails" 1 \
+  "^FAIL module   the PKCS#11 module $W/no-such-module.so does not load.* -- next: install" \
+  "$P" doctor
+run "a missing module: the identity's key cannot be reached" 1 \
+  "^FAIL identity alice@north-clinic.test .*cannot be reached" "$P" doctor
+
+fixture_faulty
+conf "$P11FAULTY_MODULE"
+: >"$P11FAULTY_CONTROL"
+run "through the proxy module all is well" 0 "0 warn, 0 FAIL" "$P" doctor
+
+echo removed >"$P11FAULTY_CONTROL"
+run "token absent: FAIL with the step" 1 \
+  "^FAIL token    no token is present .* -- next: insert the card" "$P" doctor
+run "token absent: the identity's key cannot be reached" 1 \
+  "^FAIL identity alice@north-clinic.test .*no token" "$P" doctor
+
+echo pin-locked >"$P11FAULTY_CONTROL"
+rm -f "$P11FAULTY_COUNTS"
+run "locked PIN: FAIL with the unblock step" 1 \
+  "^FAIL token    alice-token: the user PIN is locked.* -- next: unblock it with the SO PIN" \
+  "$P" doctor --login
+if grep -q '^C_Login ' "$P11FAULTY_COUNTS" 2>/dev/null; then
+  fail "locked PIN: --login does not try to log in"
+else pass "locked PIN: --login does not try to log in"; fi
+echo pin-final-try >"$P11FAULTY_CONTROL"
+run "final PIN try: FAIL" 1 \
+  "^FAIL token    alice-token: one PIN try is left.* -- next: " "$P" doctor
+echo pin-to-be-changed >"$P11FAULTY_CONTROL"
+run "PIN to be changed: FAIL with the change step" 1 \
+  "^FAIL token    alice-token: the user PIN must be changed.*--change-pin" \
+  "$P" doctor
+echo pin-count-low >"$P11FAULTY_CONTROL"
+run "PIN count low: only a warning, exit 0" 0 \
+  "^warn token    alice-token: a wrong PIN was entered.* -- next: " "$P" doctor
+: >"$P11FAULTY_CONTROL"
+conf "$SOFTHSM_MODULE"
+
+# --- identity certificate expiry, by the store's clock -------------------
+now=$(date +%s)
+P11MAIL_STORE_NOW=$((now + 350 * 86400)) run \
+  "a certificate expiring within 30 days warns, exit 0" 0 \
+  "^warn identity alice@north-clinic.test .*expires on .* in 1[45] days -- next: request a renewed" \
+  "$P" doctor
+P11MAIL_STORE_NOW=$((now + 400 * 86400)) run \
+  "an expired certificate fails" 1 \
+  "^FAIL identity alice@north-clinic.test .*the certificate expired on .* -- next: install a renewed" \
+  "$P" doctor
+P11MAIL_STORE_NOW=$((now + 800 * 86400)) run \
+  "an expired anchor fails" 1 "^FAIL anchor   anchor .*p11mail Test CA.*expired" \
+  "$P" doctor
+
+# --- the store ---------------------------------------------------------
+chmod 644 "$W/store/store.db"
+run "store readable by others fails" 1 \
+  "^FAIL store .*store.db has mode 0644.* -- next: chmod 600 " "$P" doctor
+chmod 600 "$W/store/store.db"
+chmod 755 "$W/store"
+run "store directory open to others fails" 1 \
+  "^FAIL store .*store has mode 0755.* -- next: chmod 700 " "$P" doctor
+chmod 700 "$W/store"
+run "modes restored: exit 0" 0 "0 warn, 0 FAIL" "$P" doctor
+
+mkdir -m 700 "$W/broken"
+cp "$W/store/store.db" "$W/broken/store.db"
+python3 - "$W/broken/store.db" <<'EOF'
+import sys
+f = open(sys.argv[1], "r+b")
+size = f.seek(0, 2)
+f.seek(4096)
+f.write(b"\xa5" * min(4096, max(size - 4096, 0)))
+f.close()
+EOF
+run "a corrupt store fails the integrity check" 1 \
+  "^FAIL store .*broken/store.db is damaged.* -- next: restore the file" \
+  "$P" --store "$W/broken" doctor
+printf 'not a database at all, just text\n' >"$W/broken/store.db"
+run "a file that is no database fails" 1 "^FAIL store .*broken/store.db" \
+  "$P" --store "$W/broken" doctor
+run "no store at all fails" 1 "^FAIL store    no store at .* -- next: install" \
+  "$P" --store "$W/nothing" doctor
+[ ! -e "$W/nothing" ] && pass "doctor does not create a store" ||
+  fail "doctor does not create a store"
+
+# --- the mail account --------------------------------------------------
+chmod 644 "$W/password"
+run "a password file readable by others fails" 1 \
+  "^FAIL account  password file $W/password has mode 0644.* -- next: chmod 600 $W/password" \
+  "$P" doctor
+no_line "the password is still not shown" "$PW_SECRET"
+chmod 600 "$W/password"
+grep -v '^imap-host' "$W/p11mail.conf" >"$W/noimap.conf"
+run "no IMAP or POP3 server warns" 0 "^warn account  no IMAP or POP3 server" \
+  "$P" --config "$W/noimap.conf" doctor
+grep -v '^smtp-host' "$W/p11mail.conf" >"$W/nosmtp.conf"
+run "no SMTP server fails" 1 "^FAIL account  no SMTP server" \
+  "$P" --config "$W/nosmtp.conf" doctor
+
+# --- an identity whose key is gone (last: it changes the token) ----------
+pk() {
+  pkcs11-tool --module "$SOFTHSM_MODULE" --token-label "$ALICE_TOKEN_LABEL" \
+    --login --pin "$ALICE_PIN" "$@" >/dev/null 2>&1
+}
+pk --delete-object --type privkey --id 01
+run "key gone: --login finds no private key" 1 \
+  "^FAIL identity alice@north-clinic.test .*no private key at pkcs11:.* -- next: " \
+  "$P" doctor --login
+pk --delete-object --type pubkey --id 01
+pk --delete-object --type cert --id 01
+run "key gone: without login nothing of the key pair is found" 1 \
+  "^FAIL identity alice@north-clinic.test .*no key at pkcs11:" "$P" doctor
+
+done_testing
