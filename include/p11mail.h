@@ -157,10 +157,10 @@ P11MAIL_EXPORT enum p11mail_status p11mail_secret_read(const char *source,
 typedef struct p11mail_store p11mail_store;
 
 /*
- * Decides the store directory: dir (--store) if given, else P11MAIL_STORE,
- * else /var/lib/p11mail when system is set (or [store] system = yes), else
- * [store] path, else $XDG_DATA_HOME/p11mail.  cfg may be NULL.  Free the
- * result with free().
+ * Decides the store directory: dir (--store) if given, else
+ * /var/lib/p11mail when system (--system) is set, else P11MAIL_STORE, else
+ * /var/lib/p11mail for [store] system = yes, else [store] path, else
+ * $XDG_DATA_HOME/p11mail.  cfg may be NULL.  Free the result with free().
  */
 P11MAIL_EXPORT enum p11mail_status
 p11mail_store_dir(const struct p11mail_config *cfg, const char *dir,

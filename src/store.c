@@ -108,10 +108,12 @@ enum p11mail_status p11mail_store_dir(const struct p11mail_config *cfg,
 
 	if (dir != NULL && *dir != '\0')
 		res = strdup(dir);
-	else if (system || p11mail_config_get_bool(cfg, "store", "system", 0))
+	else if (system)
 		res = strdup(STORE_SYSTEM_DIR);
 	else if (env != NULL && *env != '\0')
 		res = strdup(env);
+	else if (p11mail_config_get_bool(cfg, "store", "system", 0))
+		res = strdup(STORE_SYSTEM_DIR);
 	else if (path != NULL)
 		res = strdup(path);
 	else if (xdg != NULL && xdg[0] == '/')

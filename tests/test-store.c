@@ -579,6 +579,10 @@ static void test_store_dir_resolution(void)
 	tap_check(p11mail_store_dir(cfg, NULL, 0, &d) == P11MAIL_OK &&
 	          strcmp(d, "/from/env") == 0);
 	free(d);
+	/* An explicit --system beats the environment. */
+	tap_check(p11mail_store_dir(cfg, NULL, 1, &d) == P11MAIL_OK &&
+	          strcmp(d, "/var/lib/p11mail") == 0);
+	free(d);
 	unsetenv("P11MAIL_STORE");
 	p11mail_config_free(cfg);
 }
