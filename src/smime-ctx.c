@@ -596,6 +596,15 @@ enum p11mail_status smime_cms_parse(p11mail_smime *smime,
 	return P11MAIL_OK;
 }
 
+int smime_looks_der(const unsigned char *in, size_t len)
+{
+	if (len < 2 || in[0] != 0x30)
+		return 0;
+	/* indefinite, long form, or a short length covering the input */
+	return in[1] == 0x80 || (in[1] > 0x80 && in[1] <= 0x84) ||
+	       (size_t)in[1] + 2 == len;
+}
+
 void p11mail_smime_release(unsigned char *buf, size_t len)
 {
 	p11m_secure_free(buf, len);

@@ -238,7 +238,7 @@ enum p11mail_status p11mail_smime_decrypt(p11mail_smime *smime,
 		         "decryption needs the key and its certificate");
 		return P11MAIL_ERR_NO_KEY;
 	}
-	if (in_len > 0 && in[0] == 0x30) { /* bare DER */
+	if (smime_looks_der(in, in_len)) {
 		st = decrypt_der(smime, in, in_len, out, out_len, &auth);
 		goto out;
 	}

@@ -511,7 +511,7 @@ static enum p11mail_status verify_input(struct vctx *v, const unsigned char *in,
 	char *sender = NULL;
 	enum p11mail_status st;
 
-	if (len > 0 && in[0] == 0x30) { /* bare DER: opaque signed-data */
+	if (smime_looks_der(in, len)) { /* opaque signed-data */
 		v->res->opaque = 1;
 		v->res->signed_part = strdup("");
 		return verify_der(v, in, len, NULL);

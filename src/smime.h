@@ -78,6 +78,12 @@ enum p11mail_status smime_cms_parse(p11mail_smime *smime,
                                     const unsigned char *der, size_t len,
                                     CMS_ContentInfo **out);
 
+/*
+ * True when input starts like a DER or BER SEQUENCE (bare CMS, as gpgsm
+ * and cmsutil write it) rather than a MIME message.
+ */
+int smime_looks_der(const unsigned char *in, size_t len);
+
 /* Logs OpenSSL's error queue at debug level and clears it. */
 void smime_log_openssl(const char *what);
 

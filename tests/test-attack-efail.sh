@@ -130,6 +130,13 @@ if [ -n "$off" ]; then
   setbyte "$W/icv4.der" $((off + 18)) 04
   wrap "$W/icv4.der" "$W/icv4.eml" authEnveloped-data
   refused "GCM tag length announced as 4: refused" "$W/icv4.eml"
+  # a 15-byte nonce swallowing the INTEGER keeps every length intact
+  cp "$W/gcm.der" "$W/nonce.der"
+  setbyte "$W/nonce.der" $((off + 3)) 0f
+  wrap "$W/nonce.der" "$W/nonce.eml" authEnveloped-data
+  refused "GCM nonce of 15 bytes: refused" "$W/nonce.eml"
+  grep_out "nonce refusal is the generic error" "could not be decrypted" \
+    "$W/x.err"
 else
   fail "GCM parameters not found in the p11mail output"
 fi
