@@ -13,14 +13,21 @@ AM_TESTS_ENVIRONMENT = \
 	export P11MAIL_TEST_PROVIDER_DIR; \
 	OPENSSL_BIN='$(OPENSSL_BIN)'; export OPENSSL_BIN;
 
-# In a sanitizer build every process of a test gets the ASan runtime first,
-# so that openssl and other programs can load the instrumented provider.
+# In a sanitizer build, openssl gets the ASan runtime preloaded so that it
+# can load the instrumented provider; other programs run as they are.
 # Leaks are left to the valgrind checks of the normal build.
 if SANITIZERS
+check_SCRIPTS = tests/san-bin/openssl
+CLEANFILES += tests/san-bin/openssl
+tests/san-bin/openssl: Makefile
+	$(AM_V_GEN)mkdir -p tests/san-bin && \
+	printf '#!/bin/sh\nLD_PRELOAD=%s exec %s "$$@"\n' \
+		'$(ASAN_RUNTIME)' '$(OPENSSL_BIN)' > $@ && chmod +x $@
 AM_TESTS_ENVIRONMENT += \
-	LD_PRELOAD='$(ASAN_RUNTIME)'; export LD_PRELOAD; \
-	ASAN_OPTIONS=detect_leaks=0:abort_on_error=0:halt_on_error=1; \
-	export ASAN_OPTIONS; \
+	PATH='$(abs_top_builddir)/tests/san-bin':$$PATH; export PATH; \
+	OPENSSL_BIN='$(abs_top_builddir)/tests/san-bin/openssl'; \
+	export OPENSSL_BIN; \
+	ASAN_OPTIONS=detect_leaks=0:halt_on_error=1; export ASAN_OPTIONS; \
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1; \
 	export UBSAN_OPTIONS; \
 	P11MAIL_TEST_SANITIZED=1; export P11MAIL_TEST_SANITIZED;
