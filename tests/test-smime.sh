@@ -164,6 +164,23 @@ grep_out "openssl ECDH CBC message decrypts on the token" 'Zweite Zeile' \
   "$W/d2.eml"
 grep_out "CBC is reported as unauthenticated" 'unauthenticated' "$W/dec.err"
 
+# A key with CKA_ALWAYS_AUTHENTICATE signs and decrypts (context login).
+AA_KEY="$ALICE_AA_URI?pin-source=file:$ALICE_PIN_FILE"
+"$P11MAIL" sign --key "$AA_KEY" -o "$W/aa.eml" "$W/msg"
+expect_rc "always-authenticate key signs" 0 \
+  "$(verify_rc "$W/aa.eml" --anchor "$CA_CERT")"
+"$P11MAIL" encrypt --anchor "$CA_CERT" --recipient-cert "$ALICE_AA_CERT" \
+  --cert "$ALICE_RSA_CERT" -o "$W/to-aa.eml" "$W/msg"
+"$P11MAIL" decrypt --key "$AA_KEY" --cert "$ALICE_AA_CERT" -o "$W/aa.dec" \
+  "$W/to-aa.eml" 2>/dev/null
+grep_out "always-authenticate key decrypts" "Zweite Zeile" "$W/aa.dec"
+
+# RSA-PSS made by openssl verifies.
+openssl cms -sign -signer "$DAVE_CERT" -inkey "$DAVE_KEY" \
+  -keyopt rsa_padding_mode:pss -in "$W/dmsg" -out "$W/ossl-pss.eml" 2>/dev/null
+expect_rc "openssl RSA-PSS signature verifies" 0 \
+  "$(verify_rc "$W/ossl-pss.eml" --anchor "$CA_CERT")"
+
 # --- sign then encrypt ------------------------------------------------------
 check "sign then encrypt in one call" \
   "$P11MAIL" encrypt --sign --key "$ALICE_KEY" --anchor "$CA_CERT" \
