@@ -170,7 +170,8 @@ AA_KEY="$ALICE_AA_URI?pin-source=file:$ALICE_PIN_FILE"
 expect_rc "always-authenticate key signs" 0 \
   "$(verify_rc "$W/aa.eml" --anchor "$CA_CERT")"
 "$P11MAIL" encrypt --anchor "$CA_CERT" --recipient-cert "$ALICE_AA_CERT" \
-  --cert "$ALICE_RSA_CERT" -o "$W/to-aa.eml" "$W/msg"
+  --cert "$ALICE_RSA_CERT" --to alice@north-clinic.test -o "$W/to-aa.eml" \
+  "$W/msg"
 "$P11MAIL" decrypt --key "$AA_KEY" --cert "$ALICE_AA_CERT" -o "$W/aa.dec" \
   "$W/to-aa.eml" 2>/dev/null
 grep_out "always-authenticate key decrypts" "Zweite Zeile" "$W/aa.dec"
