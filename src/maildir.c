@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/time.h>
 #include <unistd.h>
@@ -442,4 +443,33 @@ enum p11mail_status p11mail_maildir_remove(const char *dir, const char *id)
 out:
 	free(path);
 	return rc;
+}
+
+int maildir_lock(const char *dir, const char *name)
+{
+	char *path = NULL;
+	int fd = -1;
+
+	if (maildir_create(dir) != P11MAIL_OK)
+		return -1;
+	path = maildir_join(dir, name, "");
+	if (path != NULL)
+		fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	while (fd >= 0 && flock(fd, LOCK_EX) != 0) {
+		if (errno != EINTR) {
+			close(fd);
+			fd = -1;
+		}
+	}
+	if (fd < 0)
+		p11m_log(P11MAIL_LOG_ERROR, "cannot lock %s: %s",
+		         path != NULL ? path : dir, strerror(errno));
+	free(path);
+	return fd;
+}
+
+void maildir_unlock(int fd)
+{
+	if (fd >= 0)
+		close(fd); /* closing releases the lock */
 }

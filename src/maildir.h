@@ -29,4 +29,14 @@ enum p11mail_status maildir_deliver_parts(const char *dir,
 enum p11mail_status maildir_read_file(const char *path, size_t max,
                                       unsigned char **out, size_t *out_len);
 
+/*
+ * Takes an exclusive lock on dir/name (created 0600; dir is made a
+ * Maildir first), waiting for another process that holds it.  Returns the
+ * descriptor to pass to maildir_unlock, or -1 (logged).
+ */
+int maildir_lock(const char *dir, const char *name);
+
+/* Releases a lock from maildir_lock; accepts -1. */
+void maildir_unlock(int fd);
+
 #endif /* P11MAIL_MAILDIR_H */

@@ -355,6 +355,7 @@ enum p11mail_status p11mail_fetch(const struct p11mail_server *srv,
 	struct fetch_state *st = NULL;
 	enum p11mail_status rc;
 	char *key = NULL;
+	int lock = -1;
 
 	if (stats == NULL)
 		return P11MAIL_ERR_ARGS;
@@ -368,7 +369,9 @@ enum p11mail_status p11mail_fetch(const struct p11mail_server *srv,
 		         mailbox);
 		return P11MAIL_ERR_ARGS;
 	}
-	rc = maildir_create(maildir);
+	/* Two fetches into one Maildir would both take the same messages. */
+	lock = maildir_lock(maildir, ".p11mail-fetch-lock");
+	rc = lock >= 0 ? P11MAIL_OK : P11MAIL_ERR_IO;
 	if (rc == P11MAIL_OK)
 		rc = fetch_state_load(state_file, &st);
 	if (rc != P11MAIL_OK)
@@ -389,6 +392,7 @@ enum p11mail_status p11mail_fetch(const struct p11mail_server *srv,
 	else
 		rc = pop3_fetch(&conn, maildir, st, key, stats);
 out:
+	maildir_unlock(lock);
 	transport_close(&conn);
 	fetch_state_free(st);
 	free(key);

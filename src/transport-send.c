@@ -5,13 +5,8 @@
  */
 #include "config.h"
 
-#include <errno.h>
-#include <fcntl.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
-#include <unistd.h>
 
 #include "common.h"
 #include "maildir.h"
@@ -20,32 +15,15 @@
 /*
  * Submissions from one outbox take turns: a queue run and a single send
  * running side by side would otherwise both submit the same message.
- * Returns the locked descriptor, or -1 (logged).
  */
 static int send_lock(const char *outbox)
 {
-	size_t n = strlen(outbox) + 16;
-	char *path = malloc(n);
-	int fd = -1;
-
-	if (path == NULL || maildir_create(outbox) != P11MAIL_OK)
-		goto out;
-	snprintf(path, n, "%s/.p11mail-lock", outbox);
-	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	while (fd >= 0 && flock(fd, LOCK_EX) != 0 && errno == EINTR)
-		;
-	if (fd < 0)
-		p11m_log(P11MAIL_LOG_ERROR, "cannot lock the outbox %s: %s",
-		         outbox, strerror(errno));
-out:
-	free(path);
-	return fd;
+	return maildir_lock(outbox, ".p11mail-lock");
 }
 
 static void send_unlock(int fd)
 {
-	if (fd >= 0)
-		close(fd); /* releases the lock */
+	maildir_unlock(fd);
 }
 
 enum p11mail_status p11mail_send_message(struct p11mail_account *acct,
