@@ -101,7 +101,7 @@ local_count() {
 
 wait_delivered() {
 	i=0
-	while [ "$(server_count "$1")" -lt "$2" ] && [ $i -lt 100 ]; do
+	while [ "$(server_count "$1")" -lt "$2" ] && [ $i -lt 300 ]; do
 		sleep 0.1
 		i=$((i + 1))
 	done

@@ -279,7 +279,7 @@ i=0
 until ready "$sub_port" "$smtps_port" "$imap_port" "$imaps_port" \
 	"$pop3_port" "$pop3s_port"; do
 	i=$((i + 1))
-	if [ $i -gt 100 ]; then
+	if [ $i -gt 300 ]; then
 		echo "mail servers did not start; logs in $dir" >&2
 		tail -n 20 "$dir/dovecot.log" "$dir/postfix.log" >&2 || true
 		"$here/mail-stop.sh" "$dir"
