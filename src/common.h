@@ -20,7 +20,7 @@
 
 /* Passes one formatted line to the application's log callback, if any. */
 void p11m_log(enum p11mail_log_level level, const char *fmt, ...)
-	P11M_PRINTF(2, 3);
+        P11M_PRINTF(2, 3);
 
 /* True when P11MAIL_DEBUG asked for a trace; cheap enough for hot paths. */
 int p11m_trace_enabled(void);

@@ -74,7 +74,7 @@ void p11m_trace(const char *area, const char *fmt, ...)
 	gettimeofday(&tv, NULL);
 	pthread_mutex_lock(&trace_lock);
 	fprintf(trace_file, "p11mail[%ld] %ld.%06ld %s: ", (long)getpid(),
-		(long)tv.tv_sec, (long)tv.tv_usec, area);
+	        (long)tv.tv_sec, (long)tv.tv_usec, area);
 	va_start(ap, fmt);
 	vfprintf(trace_file, fmt, ap);
 	va_end(ap);

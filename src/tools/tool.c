@@ -43,7 +43,7 @@ int tool_usage_error(const char *fmt, ...)
 	tool_vmessage("", fmt, ap);
 	va_end(ap);
 	fprintf(stderr, "Try '%s --help' for more information.\n",
-		program_name);
+	        program_name);
 	return TOOL_EXIT_USAGE;
 }
 
@@ -60,8 +60,7 @@ int tool_exit_status(enum p11mail_status status)
 }
 
 /* Forwards library messages to stderr, debug ones only with --verbose. */
-static void tool_log(void *arg, enum p11mail_log_level level,
-		     const char *text)
+static void tool_log(void *arg, enum p11mail_log_level level, const char *text)
 {
 	const struct tool_globals *g = arg;
 
@@ -70,11 +69,11 @@ static void tool_log(void *arg, enum p11mail_log_level level,
 	if (level == P11MAIL_LOG_INFO && g->quiet)
 		return;
 	fprintf(stderr, "%s: %s%s\n", program_name,
-		level == P11MAIL_LOG_WARNING ? "warning: " : "", text);
+	        level == P11MAIL_LOG_WARNING ? "warning: " : "", text);
 }
 
 static void tool_help(const char *about, const struct tool_command *commands,
-		      size_t count)
+                      size_t count)
 {
 	printf("Usage: %s [OPTIONS] COMMAND [ARGS]\n%s\n\n", program_name,
 	       about);
@@ -97,8 +96,8 @@ static void tool_help(const char *about, const struct tool_command *commands,
 	       program_name);
 }
 
-static const struct tool_command *
-tool_find(const struct tool_command *commands, size_t count, const char *name)
+static const struct tool_command *tool_find(const struct tool_command *commands,
+                                            size_t count, const char *name)
 {
 	for (size_t i = 0; i < count; i++)
 		if (strcmp(commands[i].name, name) == 0)
@@ -107,19 +106,19 @@ tool_find(const struct tool_command *commands, size_t count, const char *name)
 }
 
 int tool_main(const char *program, const char *about,
-	      const struct tool_command *commands, size_t count, int argc,
-	      char **argv)
+              const struct tool_command *commands, size_t count, int argc,
+              char **argv)
 {
 	static struct tool_globals g;
 	static const struct option options[] = {
-		{"config", required_argument, NULL, 'c'},
-		{"store", required_argument, NULL, 's'},
-		{"json", no_argument, NULL, 'j'},
-		{"quiet", no_argument, NULL, 'q'},
-		{"verbose", no_argument, NULL, 'v'},
-		{"help", no_argument, NULL, 'h'},
-		{"version", no_argument, NULL, 'V'},
-		{NULL, 0, NULL, 0},
+	        {"config", required_argument, NULL, 'c'},
+	        {"store", required_argument, NULL, 's'},
+	        {"json", no_argument, NULL, 'j'},
+	        {"quiet", no_argument, NULL, 'q'},
+	        {"verbose", no_argument, NULL, 'v'},
+	        {"help", no_argument, NULL, 'h'},
+	        {"version", no_argument, NULL, 'V'},
+	        {NULL, 0, NULL, 0},
 	};
 	const struct tool_command *cmd;
 	int c;
@@ -130,7 +129,8 @@ int tool_main(const char *program, const char *about,
 	g.store = getenv("P11MAIL_STORE");
 
 	/* "+": stop at the subcommand; its own options follow it. */
-	while ((c = getopt_long(argc, argv, "+c:s:qvhV", options, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+c:s:qvhV", options, NULL)) !=
+	       -1) {
 		switch (c) {
 		case 'c':
 			g.config = optarg;

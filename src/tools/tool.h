@@ -15,17 +15,17 @@ enum tool_exit {
 	TOOL_EXIT_FAILURE = 1,
 	TOOL_EXIT_USAGE = 2,
 	TOOL_EXIT_UNTRUSTED = 3, /* verify/read: valid, signer not trusted */
-	TOOL_EXIT_INVALID = 4	 /* verify/read: invalid or cannot verify */
+	TOOL_EXIT_INVALID = 4    /* verify/read: invalid or cannot verify */
 };
 
 /* Options every command takes, parsed before the subcommand runs. */
 struct tool_globals {
-	const char *program;	/* "p11mail" or "p11mail-certinstall" */
-	const char *config;	/* --config, or P11MAIL_CONFIG */
-	const char *store;	/* --store, or P11MAIL_STORE */
-	int json;		/* --json */
-	int quiet;		/* --quiet */
-	int verbose;		/* --verbose */
+	const char *program; /* "p11mail" or "p11mail-certinstall" */
+	const char *config;  /* --config, or P11MAIL_CONFIG */
+	const char *store;   /* --store, or P11MAIL_STORE */
+	int json;            /* --json */
+	int quiet;           /* --quiet */
+	int verbose;         /* --verbose */
 };
 
 /*
@@ -44,8 +44,8 @@ struct tool_command {
  * the process exit status.  about is the first line of --help.
  */
 int tool_main(const char *program, const char *about,
-	      const struct tool_command *commands, size_t count, int argc,
-	      char **argv);
+              const struct tool_command *commands, size_t count, int argc,
+              char **argv);
 
 /* Prints "PROGRAM: message" on stderr: one line, with the next step. */
 void tool_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -55,7 +55,7 @@ void tool_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* Prints a usage error and returns TOOL_EXIT_USAGE. */
 int tool_usage_error(const char *fmt, ...)
-	__attribute__((format(printf, 1, 2)));
+        __attribute__((format(printf, 1, 2)));
 
 /* Maps a library status to an exit status (TOOL_EXIT_FAILURE mostly). */
 int tool_exit_status(enum p11mail_status status);
