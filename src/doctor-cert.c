@@ -3,6 +3,7 @@
 
 #include <openssl/asn1.h>
 #include <openssl/evp.h>
+#include <openssl/objects.h>
 #include <openssl/x509v3.h>
 
 #include "doctor.h"
@@ -102,10 +103,36 @@ static void check_usage(struct doctor *d, const char *check, const char *who,
 		           who);
 }
 
+/* RFC 8551: peers refuse RSA under 2048 bits and SHA-1 signatures. */
+static void check_strength(struct doctor *d, const char *check, const char *who,
+                           X509 *cert)
+{
+	const char *next = "ask the CA for a new certificate with an RSA key "
+	                   "of 2048 bits or more (or P-256) signed with "
+	                   "SHA-256";
+	EVP_PKEY *pkey = X509_get0_pubkey(cert);
+	int md = NID_undef, pk = NID_undef;
+
+	if (pkey != NULL && EVP_PKEY_is_a(pkey, "RSA") &&
+	    EVP_PKEY_get_bits(pkey) < 2048)
+		doctor_add(d, DOCTOR_FAIL, check, next,
+		           "%s: the RSA key has %d bits; mail with it is "
+		           "refused",
+		           who, EVP_PKEY_get_bits(pkey));
+	if (OBJ_find_sigid_algs(X509_get_signature_nid(cert), &md, &pk) &&
+	    (md == NID_sha1 || md == NID_md5))
+		doctor_add(d, DOCTOR_FAIL, check, next,
+		           "%s: the certificate is signed with %s; mail with "
+		           "it is refused",
+		           who, OBJ_nid2sn(md));
+}
+
 void doctor_check_cert(struct doctor *d, const char *check, const char *who,
                        X509 *cert, int own)
 {
 	check_validity(d, check, who, cert, own);
-	if (own)
+	if (own) {
 		check_usage(d, check, who, cert);
+		check_strength(d, check, who, cert);
+	}
 }

@@ -129,8 +129,33 @@ static X509 *column_x509(sqlite3_stmt *stmt, int col)
 	return p != NULL ? d2i_X509(NULL, &p, len) : NULL;
 }
 
+/*
+ * An expired identity whose address has a newer one was replaced: it only
+ * takes room.
+ */
+static int superseded(struct doctor *d, sqlite3_stmt *stmt, const char *who,
+                      const char *prev_addr, int64_t prev_after)
+{
+	const char *addr = (const char *)sqlite3_column_text(stmt, 0);
+	const char *fp = (const char *)sqlite3_column_text(stmt, 1);
+	int64_t after = sqlite3_column_int64(stmt, 4);
+	char next[512];
+
+	if (addr == NULL || prev_addr[0] == '\0' ||
+	    strcmp(addr, prev_addr) != 0 || after >= d->now ||
+	    prev_after < d->now)
+		return 0;
+	snprintf(next, sizeof(next),
+	         "remove it: p11mail-certinstall remove %s --fingerprint %s",
+	         addr, fp != NULL ? fp : "FP");
+	doctor_add(d, DOCTOR_WARN, "identity", next,
+	           "%s: expired, replaced by a newer certificate", who);
+	return 1;
+}
+
 static void check_identity_row(struct doctor *d, struct doctor_p11 *p11,
-                               sqlite3_stmt *stmt)
+                               sqlite3_stmt *stmt, char *prev_addr,
+                               int64_t *prev_after)
 {
 	const char *addr = (const char *)sqlite3_column_text(stmt, 0);
 	const char *fp = (const char *)sqlite3_column_text(stmt, 1);
@@ -140,15 +165,19 @@ static void check_identity_row(struct doctor *d, struct doctor_p11 *p11,
 
 	snprintf(who, sizeof(who), "%s (%.16s)", addr != NULL ? addr : "?",
 	         fp != NULL ? fp : "?");
-	if (cert == NULL) {
+	if (cert == NULL)
 		doctor_add(d, DOCTOR_FAIL, "identity", RESTORE_REMEDY,
 		           "%s: the stored certificate does not parse", who);
-		return;
+	else if (!superseded(d, stmt, who, prev_addr, *prev_after)) {
+		doctor_check_cert(d, "identity", who, cert, 1);
+		if (uri != NULL)
+			doctor_check_key(d, p11, who, uri, cert);
 	}
-	doctor_check_cert(d, "identity", who, cert, 1);
-	if (uri != NULL)
-		doctor_check_key(d, p11, who, uri, cert);
 	X509_free(cert);
+	if (addr != NULL && strcmp(addr, prev_addr) != 0) {
+		snprintf(prev_addr, 256, "%s", addr);
+		*prev_after = sqlite3_column_int64(stmt, 4);
+	}
 }
 
 static void check_identities(struct doctor *d, struct doctor_p11 *p11,
@@ -156,12 +185,14 @@ static void check_identities(struct doctor *d, struct doctor_p11 *p11,
 {
 	const char *want = p11mail_config_get(d->cfg, "identity", "address");
 	sqlite3_stmt *stmt = NULL;
+	char prev_addr[256] = "";
+	int64_t prev_after = 0;
 	size_t n = 0;
 	int found = 0;
 
 	if (sqlite3_prepare_v2(db,
-	                       "SELECT address, fingerprint, cert, key_uri "
-	                       "FROM identities ORDER BY address, "
+	                       "SELECT address, fingerprint, cert, key_uri, "
+	                       "not_after FROM identities ORDER BY address, "
 	                       "not_after DESC",
 	                       -1, &stmt, NULL) != SQLITE_OK) {
 		doctor_add(d, DOCTOR_FAIL, "identity", RESTORE_REMEDY,
@@ -173,7 +204,7 @@ static void check_identities(struct doctor *d, struct doctor_p11 *p11,
 
 		if (want != NULL && a != NULL && strcasecmp(a, want) == 0)
 			found = 1;
-		check_identity_row(d, p11, stmt);
+		check_identity_row(d, p11, stmt, prev_addr, &prev_after);
 		n++;
 	}
 	sqlite3_finalize(stmt);

@@ -185,6 +185,44 @@ grep -v '^smtp-host' "$W/p11mail.conf" >"$W/nosmtp.conf"
 run "no SMTP server fails" 1 "^FAIL account  no SMTP server" \
   "$P" --config "$W/nosmtp.conf" doctor
 
+# --- anchors, cache and a renewed identity --------------------------------
+fp() { openssl x509 -in "$1" -noout -fingerprint -sha256 | sed 's/.*=//; s/://g'; }
+"$CI" anchor remove "$(fp "$CA_CERT")" >/dev/null 2>&1
+run "no anchor fails" 1 \
+  "^FAIL anchor   no trust anchor.* -- next: add your CA: p11mail-certinstall anchor add" \
+  "$P" doctor
+"$CI" anchor add "$CA_CERT" >/dev/null 2>&1
+
+# A renewed certificate for the same token key, valid 700 days.
+openssl x509 -in "$ALICE_RSA_CERT" -noout -pubkey >"$W/alice.pub"
+openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+  -keyout "$W/t.key" -subj "/CN=Alice North" -out "$W/t.csr" 2>/dev/null
+printf 'subjectAltName=email:alice@north-clinic.test\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=emailProtection\nbasicConstraints=critical,CA:FALSE\n' >"$W/ext"
+openssl x509 -req -in "$W/t.csr" -force_pubkey "$W/alice.pub" -CA "$CA_CERT" \
+  -CAkey "$CA_KEY" -CAcreateserial -days 700 -extfile "$W/ext" \
+  -out "$W/renewed.pem" 2>/dev/null
+"$CI" install "$W/renewed.pem" --token "pkcs11:serial=$ALICE_TOKEN_SERIAL" \
+  >/dev/null 2>&1 || diag "install of the renewed certificate failed"
+# Dave's certificate in the cache, from a signed message.
+printf 'Results.\r\n' >"$W/body"
+openssl cms -sign -signer "$DAVE_CERT" -inkey "$DAVE_KEY" \
+  -from dave@north-clinic.test -to alice@north-clinic.test -subject r \
+  -in "$W/body" -text -out "$W/dave.eml" 2>/dev/null
+"$P" trust add "$W/dave.eml" >/dev/null 2>&1 || diag "trust add failed"
+run "renewed identity and cached certificate: all ok" 0 \
+  "^ok   cache    1 cached certificates, none expired" "$P" doctor
+no_line "renewed identity and cached certificate: no warn or FAIL" \
+  "^(warn|FAIL) "
+P11MAIL_STORE_NOW=$((now + 400 * 86400)) run \
+  "an expired cached certificate warns with its address, exit 0" 0 \
+  "^warn cache    1 of 1 cached certificates have expired: dave@north-clinic.test -- next: " \
+  "$P" doctor
+grep -Eq "^warn identity alice@north-clinic.test .*expired, replaced by a newer certificate -- next: remove it: p11mail-certinstall remove alice@north-clinic.test --fingerprint " \
+  "$W/last.out" && pass "an expired identity replaced by a renewed one warns" ||
+  fail "an expired identity replaced by a renewed one warns"
+grep -Eq "^ok   identity alice@north-clinic.test .*valid until" "$W/last.out" &&
+  pass "the renewed identity is ok" || fail "the renewed identity is ok"
+
 # --- an identity whose key is gone (last: it changes the token) ----------
 pk() {
   pkcs11-tool --module "$SOFTHSM_MODULE" --token-label "$ALICE_TOKEN_LABEL" \

@@ -4,6 +4,9 @@
 
 #include <stdio.h>
 
+#include <openssl/crypto.h>
+#include <openssl/opensslv.h>
+
 #include "tool.h"
 
 #define P11MAIL_COMMAND(name, fn, summary)                                    \
@@ -19,10 +22,19 @@ static const struct tool_command commands[] = {
 
 int cmd_version(const struct tool_globals *g, int argc, char **argv)
 {
+	/* The provider is built from the same release as the library. */
+	const char *running = OpenSSL_version(OPENSSL_VERSION);
+
 	if (g->json)
-		printf("{\"version\":\"%s\"}\n", p11mail_version());
+		printf("{\"version\":\"%s\",\"provider\":\"%s\","
+		       "\"openssl\":\"%s\",\"openssl_built\":\"%s\"}\n",
+		       p11mail_version(), PACKAGE_VERSION, running,
+		       OPENSSL_VERSION_TEXT);
 	else
-		printf("p11mail %s\n", p11mail_version());
+		printf("p11mail %s\nprovider: p11mail PKCS#11 provider %s\n"
+		       "OpenSSL: %s (built with %s)\n",
+		       p11mail_version(), PACKAGE_VERSION, running,
+		       OPENSSL_VERSION_TEXT);
 	return TOOL_EXIT_OK;
 }
 
