@@ -114,7 +114,9 @@ enum p11mail_status p11mail_send_queue(struct p11mail_account *acct,
 	rc = p11mail_account_server(acct, P11MAIL_SERVICE_SMTP, &srv);
 	if (rc == P11MAIL_ERR_NOT_FOUND)
 		p11m_log(P11MAIL_LOG_ERROR,
-		         "no SMTP server is configured ([account] smtp-host)");
+		         "no SMTP server is configured ([account] smtp-host): "
+		         "the outbox %s keeps its messages",
+		         outbox);
 	if (rc == P11MAIL_OK && (lock = send_lock(outbox)) < 0)
 		rc = P11MAIL_ERR_IO;
 	if (rc == P11MAIL_OK)

@@ -108,8 +108,9 @@ static enum p11mail_status fetch_prepare(struct p11mail_account *acct,
 {
 	enum p11mail_service svc;
 	enum p11mail_status st = P11MAIL_OK;
+	int guessed = o->proto < 0;
 
-	if (o->proto < 0) {
+	if (guessed) {
 		st = p11mail_account_server(acct, P11MAIL_SERVICE_IMAP, srv);
 		o->proto = st == P11MAIL_ERR_NOT_FOUND ? P11MAIL_FETCH_POP3
 		                                       : P11MAIL_FETCH_IMAP;
@@ -125,7 +126,10 @@ static enum p11mail_status fetch_prepare(struct p11mail_account *acct,
 		                             (enum p11mail_tls)o->tls);
 	if (st == P11MAIL_OK || st == P11MAIL_ERR_NOT_FOUND)
 		st = p11mail_account_server(acct, svc, srv);
-	if (st == P11MAIL_ERR_NOT_FOUND)
+	if (st == P11MAIL_ERR_NOT_FOUND && guessed)
+		tool_error("no IMAP or POP3 server is configured: set "
+		           "[account] imap-host or pop3-host");
+	else if (st == P11MAIL_ERR_NOT_FOUND)
 		tool_error("no %s server is configured: set [account] %s",
 		           svc == P11MAIL_SERVICE_IMAP ? "IMAP" : "POP3",
 		           svc == P11MAIL_SERVICE_IMAP ? "imap-host"

@@ -110,6 +110,8 @@ static int send_queue(const struct tool_globals *g,
 	size_t sent = 0, failed = 0;
 
 	st = p11mail_send_queue(acct, &sent, &failed);
+	if (st == P11MAIL_ERR_NOT_FOUND)
+		return TOOL_EXIT_FAILURE; /* no server: the library said so */
 	if (g->json)
 		printf("{\"sent\":%zu,\"failed\":%zu}\n", sent, failed);
 	else if (!g->quiet)
