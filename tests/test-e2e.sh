@@ -281,4 +281,208 @@ else
 	done
 fi
 
+# 5. The mail workstation of the north clinic (alice's token, its own
+# store, no anchor yet) trusts the recipients of what it sends, but only
+# with a certificate that validated.
+mkdir -m 700 -p "$W/front"
+mail_config alice "$W/front/p11mail.conf"
+sed -i "s|^outbox = .*|outbox = $W/front/outbox|" "$W/front/p11mail.conf"
+token_config front "$ALICE_PIN_FILE"
+printf '[policy]\nmail-workstation = yes\n' >>"$W/front/p11mail.conf"
+check "the front desk registers alice's identity" \
+	ci front register --uri "$ALICE_RSA_URI"
+expect "bob's reply is cached there but does not validate: N" 3 \
+	"NOT trusted" p11 front read --no-prompt 1
+message $A $B "from the front desk" >"$W/m5.eml"
+expect "encryption to bob's unvalidated certificate is refused" 1 "$B" \
+	p11 front send --sign --encrypt --ca-file "$TLS_CA" "$W/m5.eml"
+if p11 front trust list "$B" 2>&1 | grep -qi "$FB"; then
+	fail "an unvalidated certificate was not trusted automatically"
+else
+	pass "an unvalidated certificate was not trusted automatically"
+fi
+check "the clinic's IT adds the test CA as anchor" \
+	ci front anchor add "$CA_CERT"
+n=$(server_count bob)
+expect "now the front desk encrypts to bob and trusts him" 0 \
+	"1 recipient added to the trusted list" \
+	p11 front send --sign --encrypt --ca-file "$TLS_CA" "$W/m5.eml"
+expect "bob's certificate is on its trusted list" 0 "$FB" \
+	p11 front trust list "$B"
+check "delivered" wait_delivered bob $((n + 1))
+expect "bob's own workstation, not a mail workstation, says nothing of it" \
+	0 "^$" sh -c "'$P11MAIL' --config '$W/bob/p11mail.conf' --store \
+	'$W/bob/store' send --sign --encrypt --ca-file '$TLS_CA' '$W/m2.eml' \
+	2>&1 | grep 'added to the trusted list'; true"
+
+# 6. Faults.  free_port: a loopback port nobody listens on.
+free_port() {
+	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+DEAD=$(free_port)
+printf 'wrong-password\n' >"$W/alice/badpw"
+chmod 600 "$W/alice/badpw"
+mail_config alice "$W/alice/down.conf" "$DEAD"
+mail_config alice "$W/alice/badpw.conf" "$MAIL_SUBMISSION_PORT" \
+	"$W/alice/badpw"
+for f in down badpw; do
+	printf '[token]\nmodule = %s\npin-source = file:%s\n' \
+		"$SOFTHSM_MODULE" "$ALICE_PIN_FILE" >>"$W/alice/$f.conf"
+done
+as() {
+	f=$1
+	shift
+	"$P11MAIL" --config "$W/alice/$f.conf" --store "$W/alice/store" "$@"
+}
+q0=$(local_count "$W/alice/outbox")
+b0=$(server_count bob)
+message $A $B "while smtp is down" >"$W/f1.eml"
+expect "SMTP server down: a clear error naming the queue" 1 \
+	"send --queue" as down send --sign --ca-file "$TLS_CA" "$W/f1.eml"
+check "the message stays queued" \
+	test "$(local_count "$W/alice/outbox")" -eq $((q0 + 1))
+message $A $B "with a wrong password" >"$W/f2.eml"
+expect "SMTP login refused: a clear error" 1 "refused the login" \
+	as badpw send --sign --ca-file "$TLS_CA" "$W/f2.eml"
+check "that message stays queued too" \
+	test "$(local_count "$W/alice/outbox")" -eq $((q0 + 2))
+expect "once the server takes them, send --queue delivers both" 0 "" \
+	p11 alice send --queue --ca-file "$TLS_CA"
+check "the outbox is empty again" \
+	test "$(local_count "$W/alice/outbox")" -eq "$q0"
+check "bob's mailbox got both" wait_delivered bob $((b0 + 2))
+
+l0=$(local_count "$W/bob/Maildir")
+mail_config bob "$W/bob/down.conf"
+sed -i "s/^imap-port = .*/imap-port = $DEAD/" "$W/bob/down.conf"
+expect "IMAP server down: a clear error" 1 "p11mail: .*(connect|server)" \
+	"$P11MAIL" --config "$W/bob/down.conf" --store "$W/bob/store" \
+	fetch --ca-file "$TLS_CA"
+printf 'wrong-password\n' >"$W/bob/badpw"
+chmod 600 "$W/bob/badpw"
+mail_config bob "$W/bob/badpw.conf" "$MAIL_SUBMISSION_PORT" "$W/bob/badpw"
+expect "IMAP login refused: a clear error" 1 "refused the login" \
+	"$P11MAIL" --config "$W/bob/badpw.conf" --store "$W/bob/store" \
+	fetch --ca-file "$TLS_CA"
+check "nothing was lost or added locally" \
+	test "$(local_count "$W/bob/Maildir")" -eq "$l0"
+
+# Malformed messages in the server mailbox and in the local Maildir.
+srv=$(server_maildir bob)
+printf '\001\002 not a mail message\n\nat all\n' >"$srv/new/1.garbage.e2e"
+chown nobody:nogroup "$srv/new/1.garbage.e2e" 2>/dev/null
+message $A $B "after the garbage" >"$W/f3.eml"
+check "alice sends a signed message after it" \
+	p11 alice send --sign --ca-file "$TLS_CA" "$W/f3.eml"
+check "delivered" wait_delivered bob $((b0 + 3))
+expect "fetch reports the malformed message and skips it" 0 \
+	"skipped IMAP message" p11 bob fetch --ca-file "$TLS_CA"
+check "every other message of the server mailbox arrived" \
+	test "$(local_count "$W/bob/Maildir")" -eq $(($(server_count bob) - 1))
+printf 'garbage without headers\n' >"$W/bob/Maildir/new/2.garbage.local"
+out=$(p11 bob inbox 2>&1)
+rc=$?
+if [ $rc -eq 0 ] &&
+	printf '%s\n' "$out" | grep -Eq "^ *[0-9]+  S  .*after the garbage"; then
+	pass "the inbox lists the good messages with their Sig"
+else
+	fail "the inbox lists the good messages with their Sig (status $rc)"
+	diag "$out"
+fi
+case $out in
+*2.garbage.local*) pass "the inbox names the malformed local message" ;;
+*) fail "the inbox names the malformed local message"; diag "$out" ;;
+esac
+
+# Token absent at send time: the proxy module reports it removed.  The
+# module is named in the configuration, as p11mail.conf(5) documents.
+fixture_faulty
+mail_config alice "$W/alice/faulty.conf"
+printf '[token]\nmodule = %s\npin-source = file:%s\n' \
+	"$P11FAULTY_MODULE" "$ALICE_PIN_FILE" >>"$W/alice/faulty.conf"
+echo removed >"$P11FAULTY_CONTROL"
+b0=$(server_count bob)
+message $A $B "token out, module from the configuration" >"$W/f4.eml"
+expect "send signs with the [token] module of the configuration" 1 \
+	"token" as faulty send --sign --ca-file "$TLS_CA" "$W/f4.eml"
+check "nothing reached the server" test "$(server_count bob)" -eq "$b0"
+p11 alice send --queue --ca-file "$TLS_CA" >/dev/null 2>&1
+wait_delivered bob $((b0 + 1)) >/dev/null
+# The same fault with the module also in P11MAIL_MODULE, which the
+# S/MIME layer reads, to check what happens to the message.
+q0=$(local_count "$W/alice/outbox")
+b0=$(server_count bob)
+message $A $B "token out" >"$W/f5.eml"
+out=$(P11MAIL_MODULE=$P11FAULTY_MODULE as faulty send --sign \
+	--ca-file "$TLS_CA" "$W/f5.eml" 2>&1)
+rc=$?
+if [ $rc -eq 1 ] && printf '%s\n' "$out" | grep -qi "token"; then
+	pass "token absent at send time: an error naming the token"
+else
+	fail "token absent at send time: an error naming the token (status $rc)"
+	diag "$out"
+fi
+if [ "$(printf '%s\n' "$out" | wc -l)" -le 2 ]; then
+	pass "the error is short, without library internals"
+else
+	fail "the error is short, without library internals"
+	diag "$out"
+fi
+check "nothing reached the server" test "$(server_count bob)" -eq "$b0"
+check "the message stays queued" \
+	test "$(local_count "$W/alice/outbox")" -eq $((q0 + 1))
+: >"$P11FAULTY_CONTROL"
+expect "with the token back, send --queue sends it" 0 "" \
+	env P11MAIL_MODULE="$P11FAULTY_MODULE" \
+	"$P11MAIL" --config "$W/alice/faulty.conf" --store "$W/alice/store" \
+	send --queue --ca-file "$TLS_CA"
+check "delivered" wait_delivered bob $((b0 + 1))
+
+# 7. alice's certificate in bob's cache expires.  alice makes a second key
+# on her token with a certificate valid for a few seconds, on a workstation
+# of her own; bob's laptop (his token, a fresh store) trusts it from her
+# signed message, can encrypt to her, and no longer once it has expired.
+LIFE=20
+mkdir -m 700 -p "$W/alice2" "$W/laptop"
+mail_config alice "$W/alice2/p11mail.conf"
+sed -i "s|^outbox = .*|outbox = $W/alice2/outbox|" "$W/alice2/p11mail.conf"
+token_config alice2 "$ALICE_PIN_FILE"
+mail_config bob "$W/laptop/p11mail.conf"
+sed -i "s|^outbox = .*|outbox = $W/laptop/outbox|" "$W/laptop/p11mail.conf"
+token_config laptop "$BOB_PIN_FILE"
+check "bob's laptop registers his identity" \
+	ci laptop register --uri "$BOB_RSA_URI"
+check "alice generates a second key on her token" \
+	ci alice2 keygen --address $A --label alice-short \
+	--token "pkcs11:serial=$ALICE_TOKEN_SERIAL" --out "$W/alice2/a.csr"
+check "the CA issues it a certificate valid for $LIFE seconds" \
+	issue "$W/alice2/a.csr" "$W/alice2/a.pem" "${LIFE}s"
+t_end=$(($(date +%s) + LIFE))
+check "alice installs it" ci alice2 install "$W/alice2/a.pem" \
+	--token "pkcs11:serial=$ALICE_TOKEN_SERIAL"
+message $A $B "short-lived" >"$W/x1.eml"
+n=$(server_count bob)
+check "alice signs with it and sends" \
+	p11 alice2 send --sign --ca-file "$TLS_CA" "$W/x1.eml"
+check "delivered" wait_delivered bob $((n + 1))
+f=$(grep -l "^Subject: short-lived" "$(server_maildir bob)/new/"* | head -n 1)
+check "bob's laptop trusts alice from that message" \
+	p11 laptop trust add "$f"
+message $B $A "before expiry" >"$W/x2.eml"
+if [ "$(date +%s)" -lt $((t_end - 2)) ]; then
+	expect "before it expires, the laptop sends encrypted to alice" 0 \
+		"" p11 laptop send --sign --encrypt --ca-file "$TLS_CA" \
+		"$W/x2.eml"
+else
+	skip "before it expires, the laptop sends encrypted to alice" \
+		"the machine is too slow for a $LIFE-second certificate"
+fi
+while [ "$(date +%s)" -le "$t_end" ]; do sleep 1; done
+expect "after it expired, encryption is refused: repeat the exchange" 1 \
+	"$A.*(expired).*repeat the signed-mail exchange" \
+	p11 laptop send --sign --encrypt --ca-file "$TLS_CA" "$W/x2.eml"
+check "nothing was queued" test "$(local_count "$W/laptop/outbox")" -eq 0
+expect "certs check reports it expired and what to do" 4 \
+	"repeat the signed exchange" p11 laptop certs check
+
 done_testing
