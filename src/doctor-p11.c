@@ -25,6 +25,7 @@
 
 struct p11_module {
 	char *name; /* path, or the registry's name */
+	char *path; /* registry modules: the file, for commands shown */
 	CK_FUNCTION_LIST *fl;
 	int from_registry;
 	int initialized;
@@ -198,6 +199,7 @@ static void start_registry(struct doctor *d, struct doctor_p11 *p11,
 			continue;
 		}
 		free(name);
+		m->path = p11_kit_config_option(m->fl, "module");
 		if (p11_kit_module_initialize(m->fl) != CKR_OK) {
 			doctor_add(d, DOCTOR_WARN, "module",
 			           "check the module's configuration, or "
@@ -279,7 +281,7 @@ static unsigned long scan_module(struct doctor *d, struct doctor_p11 *p11,
 static void pin_state(struct doctor *d, const struct p11_token *t)
 {
 	char next[512];
-	const char *mod = t->mod->name;
+	const char *mod = t->mod->path != NULL ? t->mod->path : t->mod->name;
 	CK_FLAGS f = t->info.flags;
 
 	if (f & CKF_USER_PIN_LOCKED) {
@@ -390,6 +392,7 @@ void doctor_p11_free(struct doctor_p11 *p11)
 		if (!m->from_registry)
 			p11_kit_module_release(m->fl);
 		free(m->name);
+		free(m->path);
 	}
 	if (p11->registry != NULL)
 		p11_kit_modules_release(p11->registry);

@@ -76,9 +76,9 @@ void doctor_check_cert(struct doctor *d, const char *check, const char *who,
 struct doctor_p11;
 
 /*
- * Loads the configured module (or the p11-kit registry), lists the
- * registry, then lists the tokens with their PIN state.  Free with
- * doctor_p11_free, even when it returns NULL findings only.
+ * Lists the p11-kit registry, starts the configured module (or the
+ * registry's) and records every token with its PIN state.  Returns what
+ * later checks need (free with doctor_p11_free), NULL when out of memory.
  */
 struct doctor_p11 *doctor_check_tokens(struct doctor *d);
 

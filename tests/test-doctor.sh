@@ -104,6 +104,22 @@ run "token absent: FAIL with the step" 1 \
 run "token absent: the identity's key cannot be reached" 1 \
   "^FAIL identity alice@north-clinic.test .*no token" "$P" doctor
 
+if [ -f /usr/share/p11-kit/modules/softhsm2.module ]; then
+  printf '[token]\nmodule = softhsm2\n' >"$W/registry.conf"
+  run "a module named in the p11-kit registry is started" 0 \
+    "^ok   identity alice@north-clinic.test .*its key pair is on alice-token" \
+    "$P" --config "$W/registry.conf" doctor
+  printf '[token]\nmodule = no-such-module\n' >"$W/registry.conf"
+  run "an unregistered module name fails" 1 \
+    "^FAIL module   \\[token\\] module no-such-module is not registered" \
+    "$P" --config "$W/registry.conf" doctor
+else
+  skip "a module named in the p11-kit registry is started" \
+    "softhsm2 is not registered with p11-kit"
+  skip "an unregistered module name fails" \
+    "softhsm2 is not registered with p11-kit"
+fi
+
 echo pin-locked >"$P11FAULTY_CONTROL"
 rm -f "$P11FAULTY_COUNTS"
 run "locked PIN: FAIL with the unblock step" 1 \
