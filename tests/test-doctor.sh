@@ -76,6 +76,18 @@ then pass "--json: a valid report, everything ok"
 else fail "--json: a valid report, everything ok"; sed 's/^/#   /' "$W/json" | head -5; fi
 run "usage: arguments are refused" 2 "takes no arguments" "$P" doctor extra
 
+# NSS softokn: two tokens of one serial, told apart by label; init-args.
+printf '[token]\nmodule = %s\ninit-args = %s\npin-source = file:%s\n' \
+  "$NSS_MODULE" "$NSS_INIT_ARGS" "$NSS_PIN_FILE" >"$W/nss.conf"
+P11MAIL_CONFIG="$W/nss.conf" P11MAIL_STORE="$W/nss-store" \
+  "$CI" register --uri "$NSS_RSA_URI" >/dev/null 2>&1 || diag "NSS register failed"
+P11MAIL_CONFIG="$W/nss.conf" P11MAIL_STORE="$W/nss-store" \
+  "$CI" anchor add "$CA_CERT" >/dev/null 2>&1
+run "NSS softokn --login: the key is found and matches" 0 \
+  "^ok   identity carol@east-clinic.test .*the certificate matches the key on NSS Certificate DB" \
+  "$P" --config "$W/nss.conf" --store "$W/nss-store" doctor --login
+no_line "NSS softokn: no FAIL" "^FAIL "
+
 # --- configuration -------------------------------------------------------
 run "a missing configuration file fails" 1 \
   "^FAIL config   configuration file $W/none.conf: .* -- next: " \
