@@ -55,7 +55,7 @@ void doctor_clear(struct doctor *d);
 /* True when some finding is a FAIL. */
 int doctor_failed(const struct doctor *d);
 
-/* Formats t as "YYYY-MM-DD" (UTC) into buf of at least 11 bytes. */
+/* Formats t as "YYYY-MM-DD" (UTC) into buf, or "?" when it cannot. */
 void doctor_date(int64_t t, char buf[16]);
 
 /* Whole days from d->now until t, negative when t has passed. */
