@@ -1,7 +1,8 @@
 #!/bin/sh
 # The sendmail-compatible entry: -t takes recipients from the headers (Bcc
 # included, then removed), recipients as arguments, -f, the lone-dot end
-# of input without -i, and usage errors.
+# of input without -i, and usage errors.  Like a mail client, it passes no
+# TLS option: the CA file comes from [account] ca-file.
 set -u
 . "$top_srcdir/tests/tap.sh"
 . "$top_srcdir/tests/transport-lib.sh"
@@ -15,7 +16,7 @@ W=$mail_work
 
 message $A $B "by sendmail -t" "Bcc: $C" >"$W/t.eml"
 check "sendmail -t -oi" sh -c "'$P11MAIL' --config '$W/alice/p11mail.conf' \
-	--store '$W/alice/store' sendmail -t -oi --ca-file '$CA' <'$W/t.eml'"
+	--store '$W/alice/store' sendmail -t -oi <'$W/t.eml'"
 check "To recipient got it" wait_delivered bob 1
 check "Bcc recipient got it" wait_delivered carol 1
 check "Bcc is not in the delivered message" sh -c \
@@ -25,7 +26,7 @@ printf 'From: %s\nSubject: by argument\n\nline one\n.\nafter the dot\n' $A \
 	>"$W/arg.eml"
 check "sendmail with the recipient as argument" sh -c \
 	"'$P11MAIL' --config '$W/alice/p11mail.conf' --store '$W/alice/store' \
-	sendmail --ca-file '$CA' -f $A $B <'$W/arg.eml'"
+	sendmail -f $A $B <'$W/arg.eml'"
 check "delivered" wait_delivered bob 2
 f=$(grep -rl "Subject: by argument" "$(server_maildir bob)/new")
 check "without -i a lone dot ends the message" sh -c \
@@ -33,17 +34,17 @@ check "without -i a lone dot ends the message" sh -c \
 
 check "sendmail -i keeps the text after a lone dot" sh -c \
 	"'$P11MAIL' --config '$W/alice/p11mail.conf' --store '$W/alice/store' \
-	sendmail -i --ca-file '$CA' $C <'$W/arg.eml'"
+	sendmail -i $C <'$W/arg.eml'"
 check "delivered to carol" wait_delivered carol 2
 f=$(grep -rl "Subject: by argument" "$(server_maildir carol)/new")
 check "the text after the dot is there" grep -q "after the dot" "$f"
 
 "$P11MAIL" --config "$W/alice/p11mail.conf" --store "$W/alice/store" \
-	sendmail --ca-file "$CA" <"$W/arg.eml" >/dev/null 2>&1
+	sendmail <"$W/arg.eml" >/dev/null 2>&1
 check "no recipients: usage error" test $? -eq 2
 check_fails "a bad recipient is refused" sh -c \
 	"'$P11MAIL' --config '$W/alice/p11mail.conf' --store '$W/alice/store' \
-	sendmail --ca-file '$CA' 'bad address' <'$W/arg.eml'"
+	sendmail 'bad address' <'$W/arg.eml'"
 check "nothing was queued" test "$(local_count "$W/alice/outbox")" -eq 0
 
 done_testing

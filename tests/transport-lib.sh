@@ -70,6 +70,7 @@ smtp-host = 127.0.0.1
 smtp-port = ${3:-$MAIL_SUBMISSION_PORT}
 smtp-tls = starttls
 password-source = file:${4:-$mail_work/$u/password}
+ca-file = $MAIL_CA
 imap-host = 127.0.0.1
 imap-port = $MAIL_IMAP_PORT
 pop3-host = 127.0.0.1
