@@ -35,7 +35,6 @@ static enum p11mail_status anchor_insert(p11mail_store *st,
 	        "VALUES (?, ?, ?, ?, ?, ?, ?)";
 	sqlite3_stmt *stmt = NULL;
 	enum p11mail_status res;
-	int rc;
 
 	res = p11m_store_prepare(st, sql, &stmt);
 	if (res != P11MAIL_OK)
@@ -48,11 +47,8 @@ static enum p11mail_status anchor_insert(p11mail_store *st,
 	sqlite3_bind_int(stmt, 5, f->is_ca);
 	sqlite3_bind_int64(stmt, 6, f->not_after);
 	sqlite3_bind_int64(stmt, 7, p11m_store_now());
-	rc = sqlite3_step(stmt);
-	if (rc != SQLITE_DONE)
-		res = p11m_store_fail(st, rc, "adding an anchor");
-	else if (sqlite3_changes(st->db) == 0)
-		res = P11MAIL_ERR_EXISTS;
+	res = p11m_store_change(st, stmt, "adding an anchor",
+	                        P11MAIL_ERR_EXISTS);
 	sqlite3_finalize(stmt);
 	return res;
 }
@@ -94,18 +90,13 @@ static enum p11mail_status anchor_count(p11mail_store *st, const char *fp,
 	        "WHERE fingerprint LIKE ?1 || '%'";
 	sqlite3_stmt *stmt = NULL;
 	enum p11mail_status res;
-	int rc;
 
 	*n = 0;
 	res = p11m_store_prepare(st, sql, &stmt);
 	if (res != P11MAIL_OK)
 		return res;
 	sqlite3_bind_text(stmt, 1, fp, -1, SQLITE_STATIC);
-	rc = sqlite3_step(stmt);
-	if (rc == SQLITE_ROW)
-		*n = sqlite3_column_int(stmt, 0);
-	else
-		res = p11m_store_fail(st, rc, "looking up an anchor");
+	res = p11m_store_step_int(st, stmt, "looking up an anchor", n);
 	sqlite3_finalize(stmt);
 	return res;
 }
@@ -118,7 +109,7 @@ static enum p11mail_status anchor_delete(p11mail_store *st, const char *fp,
 	        "AND (?2 IS NULL OR domain = ?2)";
 	sqlite3_stmt *stmt = NULL;
 	enum p11mail_status res;
-	int n, rc;
+	int n;
 
 	res = anchor_count(st, fp, &n);
 	if (res != P11MAIL_OK)
@@ -133,11 +124,8 @@ static enum p11mail_status anchor_delete(p11mail_store *st, const char *fp,
 		return res;
 	sqlite3_bind_text(stmt, 1, fp, -1, SQLITE_STATIC);
 	sqlite3_bind_text(stmt, 2, domain, -1, SQLITE_STATIC);
-	rc = sqlite3_step(stmt);
-	if (rc != SQLITE_DONE)
-		res = p11m_store_fail(st, rc, "removing an anchor");
-	else if (sqlite3_changes(st->db) == 0)
-		res = P11MAIL_ERR_NOT_FOUND;
+	res = p11m_store_change(st, stmt, "removing an anchor",
+	                        P11MAIL_ERR_NOT_FOUND);
 	sqlite3_finalize(stmt);
 	return res;
 }
@@ -160,12 +148,13 @@ enum p11mail_status p11mail_anchor_remove(p11mail_store *st,
 	return res;
 }
 
-static int anchor_from_row(sqlite3_stmt *stmt, struct p11mail_anchor *a)
+static int anchor_from_row(sqlite3_stmt *stmt, void *elem, void *arg)
 {
 	const char *fp = (const char *)sqlite3_column_text(stmt, 0);
 	const char *dom = (const char *)sqlite3_column_text(stmt, 1);
+	struct p11mail_anchor *a = elem;
 
-	memset(a, 0, sizeof(*a));
+	(void)arg;
 	snprintf(a->fingerprint, sizeof(a->fingerprint), "%s",
 	         fp != NULL ? fp : "");
 	a->is_ca = sqlite3_column_int(stmt, 4);
@@ -178,37 +167,9 @@ static int anchor_from_row(sqlite3_stmt *stmt, struct p11mail_anchor *a)
 	return 0;
 }
 
-/* Runs an anchors query and collects the rows. */
-static enum p11mail_status anchor_collect(p11mail_store *st, sqlite3_stmt *stmt,
-                                          struct p11mail_anchor **anchors,
-                                          size_t *count)
+static void anchor_rows_free(void *list, size_t n)
 {
-	struct p11mail_anchor *list = NULL, *grown;
-	enum p11mail_status res = P11MAIL_OK;
-	size_t n = 0;
-	int rc;
-
-	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-		grown = realloc(list, (n + 1) * sizeof(*list));
-		if (grown == NULL) {
-			res = P11MAIL_ERR_NOMEM;
-			break;
-		}
-		list = grown;
-		if (anchor_from_row(stmt, &list[n++]) < 0) {
-			res = P11MAIL_ERR_NOMEM;
-			break;
-		}
-	}
-	if (res == P11MAIL_OK && rc != SQLITE_DONE)
-		res = p11m_store_fail(st, rc, "reading anchors");
-	if (res != P11MAIL_OK) {
-		p11mail_anchors_free(list, n);
-		return res;
-	}
-	*anchors = list;
-	*count = n;
-	return P11MAIL_OK;
+	p11mail_anchors_free(list, n);
 }
 
 /* Anchors for domain (every domain's when NULL): global ones and its own. */
@@ -222,12 +183,16 @@ static enum p11mail_status anchor_query(p11mail_store *st, const char *domain,
 	        "ORDER BY subject, domain";
 	sqlite3_stmt *stmt = NULL;
 	enum p11mail_status res;
+	void *rows = NULL;
 
 	res = p11m_store_prepare(st, sql, &stmt);
 	if (res != P11MAIL_OK)
 		return res;
 	sqlite3_bind_text(stmt, 1, domain, -1, SQLITE_STATIC);
-	res = anchor_collect(st, stmt, anchors, count);
+	res = p11m_store_rows(st, stmt, sizeof(**anchors), anchor_from_row,
+	                      NULL, anchor_rows_free, "reading anchors", &rows,
+	                      count);
+	*anchors = rows;
 	sqlite3_finalize(stmt);
 	return res;
 }

@@ -49,7 +49,6 @@ enum p11mail_status p11m_cache_upsert(p11mail_store *st, const char *address,
 	sqlite3_stmt *stmt = NULL;
 	enum p11mail_status res;
 	int64_t now = p11m_store_now();
-	int rc;
 
 	res = p11m_store_prepare(st, sql, &stmt);
 	if (res != P11MAIL_OK)
@@ -66,9 +65,7 @@ enum p11mail_status p11m_cache_upsert(p11mail_store *st, const char *address,
 	sqlite3_bind_int64(stmt, 9, now);
 	sqlite3_bind_int64(stmt, 10,
 	                   source == P11MAIL_CACHE_DISCOVERED ? expires_at : 0);
-	rc = sqlite3_step(stmt);
-	if (rc != SQLITE_DONE)
-		res = p11m_store_fail(st, rc, "caching a certificate");
+	res = p11m_store_change(st, stmt, "caching a certificate", P11MAIL_OK);
 	sqlite3_finalize(stmt);
 	return res;
 }
@@ -104,11 +101,12 @@ out:
 	return res;
 }
 
-static int cert_from_row(sqlite3_stmt *stmt, struct p11mail_cert *c)
+static int cert_from_row(sqlite3_stmt *stmt, void *elem, void *arg)
 {
 	const char *fp = (const char *)sqlite3_column_text(stmt, 1);
+	struct p11mail_cert *c = elem;
 
-	memset(c, 0, sizeof(*c));
+	(void)arg;
 	snprintf(c->fingerprint, sizeof(c->fingerprint), "%s",
 	         fp != NULL ? fp : "");
 	c->not_before = sqlite3_column_int64(stmt, 3);
@@ -126,36 +124,23 @@ static int cert_from_row(sqlite3_stmt *stmt, struct p11mail_cert *c)
 	return 0;
 }
 
+static void cert_rows_free(void *list, size_t n)
+{
+	p11mail_certs_free(list, n);
+}
+
 enum p11mail_status p11m_cert_collect(p11mail_store *st, sqlite3_stmt *stmt,
                                       struct p11mail_cert **certs,
                                       size_t *count)
 {
-	struct p11mail_cert *list = NULL, *grown;
-	enum p11mail_status res = P11MAIL_OK;
-	size_t n = 0;
-	int rc;
+	void *rows = NULL;
+	enum p11mail_status res;
 
-	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-		grown = realloc(list, (n + 1) * sizeof(*list));
-		if (grown == NULL) {
-			res = P11MAIL_ERR_NOMEM;
-			break;
-		}
-		list = grown;
-		if (cert_from_row(stmt, &list[n++]) < 0) {
-			res = P11MAIL_ERR_NOMEM;
-			break;
-		}
-	}
-	if (res == P11MAIL_OK && rc != SQLITE_DONE)
-		res = p11m_store_fail(st, rc, "reading certificates");
-	if (res != P11MAIL_OK) {
-		p11mail_certs_free(list, n);
-		return res;
-	}
-	*certs = list;
-	*count = n;
-	return P11MAIL_OK;
+	res = p11m_store_rows(st, stmt, sizeof(**certs), cert_from_row, NULL,
+	                      cert_rows_free, "reading certificates", &rows,
+	                      count);
+	*certs = rows;
+	return res;
 }
 
 enum p11mail_status p11mail_cache_find(p11mail_store *st, const char *address,
@@ -197,7 +182,6 @@ enum p11mail_status p11m_cache_change(p11mail_store *st, const char *sql,
 {
 	sqlite3_stmt *stmt = NULL;
 	enum p11mail_status res;
-	int rc;
 
 	res = p11m_store_prepare(st, sql, &stmt);
 	if (res != P11MAIL_OK)
@@ -205,9 +189,7 @@ enum p11mail_status p11m_cache_change(p11mail_store *st, const char *sql,
 	sqlite3_bind_text(stmt, 1, address, -1, SQLITE_STATIC);
 	sqlite3_bind_text(stmt, 2, text, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(stmt, 3, value);
-	rc = sqlite3_step(stmt);
-	if (rc != SQLITE_DONE)
-		res = p11m_store_fail(st, rc, "updating the cache");
+	res = p11m_store_change(st, stmt, "updating the cache", P11MAIL_OK);
 	if (changed != NULL)
 		*changed = sqlite3_changes(st->db);
 	sqlite3_finalize(stmt);
@@ -277,7 +259,6 @@ p11mail_cache_is_negative(p11mail_store *st, const char *address, int *negative)
 	sqlite3_stmt *stmt = NULL;
 	enum p11mail_status res;
 	char *norm;
-	int rc;
 
 	if (negative != NULL)
 		*negative = 0;
@@ -288,11 +269,8 @@ p11mail_cache_is_negative(p11mail_store *st, const char *address, int *negative)
 	if (res == P11MAIL_OK) {
 		sqlite3_bind_text(stmt, 1, norm, -1, SQLITE_STATIC);
 		sqlite3_bind_int64(stmt, 2, p11m_store_now());
-		rc = sqlite3_step(stmt);
-		if (rc == SQLITE_ROW)
-			*negative = 1;
-		else if (rc != SQLITE_DONE)
-			res = p11m_store_fail(st, rc, "reading the cache");
+		res = p11m_store_step_int(st, stmt, "reading the cache",
+		                          negative);
 	}
 	sqlite3_finalize(stmt);
 	free(norm);

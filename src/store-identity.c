@@ -28,7 +28,6 @@ static enum p11mail_status identity_insert(p11mail_store *st,
 	        "key_uri IS NOT excluded.key_uri";
 	sqlite3_stmt *stmt = NULL;
 	enum p11mail_status res;
-	int rc;
 
 	res = p11m_store_prepare(st, sql, &stmt);
 	if (res != P11MAIL_OK)
@@ -43,11 +42,8 @@ static enum p11mail_status identity_insert(p11mail_store *st,
 	sqlite3_bind_int64(stmt, 6, f->not_before);
 	sqlite3_bind_int64(stmt, 7, f->not_after);
 	sqlite3_bind_int64(stmt, 8, p11m_store_now());
-	rc = sqlite3_step(stmt);
-	if (rc != SQLITE_DONE)
-		res = p11m_store_fail(st, rc, "recording the identity");
-	else if (sqlite3_changes(st->db) == 0)
-		res = P11MAIL_ERR_EXISTS;
+	res = p11m_store_change(st, stmt, "recording the identity",
+	                        P11MAIL_ERR_EXISTS);
 	sqlite3_finalize(stmt);
 	return res;
 }
@@ -86,11 +82,12 @@ out:
 	return res;
 }
 
-static int identity_from_row(sqlite3_stmt *stmt, struct p11mail_identity *id)
+static int identity_from_row(sqlite3_stmt *stmt, void *elem, void *arg)
 {
 	const char *fp = (const char *)sqlite3_column_text(stmt, 1);
+	struct p11mail_identity *id = elem;
 
-	memset(id, 0, sizeof(*id));
+	(void)arg;
 	if (fp != NULL)
 		snprintf(id->fingerprint, sizeof(id->fingerprint), "%s", fp);
 	id->not_before = sqlite3_column_int64(stmt, 5);
@@ -104,38 +101,9 @@ static int identity_from_row(sqlite3_stmt *stmt, struct p11mail_identity *id)
 	return 0;
 }
 
-/* Steps through a prepared query, collecting every identity. */
-static enum p11mail_status identity_collect(p11mail_store *st,
-                                            sqlite3_stmt *stmt,
-                                            struct p11mail_identity **ids,
-                                            size_t *count)
+static void identity_rows_free(void *list, size_t n)
 {
-	struct p11mail_identity *list = NULL, *grown;
-	enum p11mail_status res = P11MAIL_OK;
-	size_t n = 0;
-	int rc;
-
-	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-		grown = realloc(list, (n + 1) * sizeof(*list));
-		if (grown == NULL) {
-			res = P11MAIL_ERR_NOMEM;
-			break;
-		}
-		list = grown;
-		if (identity_from_row(stmt, &list[n++]) < 0) {
-			res = P11MAIL_ERR_NOMEM;
-			break;
-		}
-	}
-	if (res == P11MAIL_OK && rc != SQLITE_DONE)
-		res = p11m_store_fail(st, rc, "reading identities");
-	if (res != P11MAIL_OK) {
-		p11mail_identities_free(list, n);
-		return res;
-	}
-	*ids = list;
-	*count = n;
-	return P11MAIL_OK;
+	p11mail_identities_free(list, n);
 }
 
 enum p11mail_status p11mail_identity_find(p11mail_store *st,
@@ -151,6 +119,7 @@ enum p11mail_status p11mail_identity_find(p11mail_store *st,
 	sqlite3_stmt *stmt = NULL;
 	enum p11mail_status res;
 	char *norm = NULL;
+	void *rows = NULL;
 
 	if (ids != NULL)
 		*ids = NULL;
@@ -166,7 +135,10 @@ enum p11mail_status p11mail_identity_find(p11mail_store *st,
 		goto out;
 	sqlite3_bind_text(stmt, 1, norm, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(stmt, 2, p11m_store_now());
-	res = identity_collect(st, stmt, ids, count);
+	res = p11m_store_rows(st, stmt, sizeof(**ids), identity_from_row, NULL,
+	                      identity_rows_free, "reading identities", &rows,
+	                      count);
+	*ids = rows;
 out:
 	sqlite3_finalize(stmt);
 	free(norm);
@@ -183,7 +155,6 @@ enum p11mail_status p11mail_identity_remove(p11mail_store *st,
 	sqlite3_stmt *stmt = NULL;
 	enum p11mail_status res;
 	char *norm;
-	int rc;
 
 	if (st == NULL || (norm = p11m_address_normalize(address)) == NULL)
 		return P11MAIL_ERR_ARGS;
@@ -194,11 +165,8 @@ enum p11mail_status p11mail_identity_remove(p11mail_store *st,
 	if (res == P11MAIL_OK) {
 		sqlite3_bind_text(stmt, 1, norm, -1, SQLITE_STATIC);
 		sqlite3_bind_text(stmt, 2, fingerprint, -1, SQLITE_STATIC);
-		rc = sqlite3_step(stmt);
-		if (rc != SQLITE_DONE)
-			res = p11m_store_fail(st, rc, "removing an identity");
-		else if (sqlite3_changes(st->db) == 0)
-			res = P11MAIL_ERR_NOT_FOUND;
+		res = p11m_store_change(st, stmt, "removing an identity",
+		                        P11MAIL_ERR_NOT_FOUND);
 	}
 	sqlite3_finalize(stmt);
 	res = p11m_store_end(st, res);

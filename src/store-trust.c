@@ -182,13 +182,14 @@ enum p11mail_status p11mail_trust_list(p11mail_store *st, const char *address,
 	return res;
 }
 
-static int expiring_from_row(sqlite3_stmt *stmt, int64_t now,
-                             struct p11mail_expiring *e)
+/* Decodes one row of the expiry report; arg points to the current time. */
+static int expiring_from_row(sqlite3_stmt *stmt, void *elem, void *arg)
 {
 	const char *addr = (const char *)sqlite3_column_text(stmt, 2);
 	const char *fp = (const char *)sqlite3_column_text(stmt, 3);
+	int64_t now = *(const int64_t *)arg;
+	struct p11mail_expiring *e = elem;
 
-	memset(e, 0, sizeof(*e));
 	e->identity = sqlite3_column_int(stmt, 0);
 	e->trusted = sqlite3_column_int(stmt, 1);
 	snprintf(e->fingerprint, sizeof(e->fingerprint), "%s",
@@ -200,37 +201,9 @@ static int expiring_from_row(sqlite3_stmt *stmt, int64_t now,
 	return e->address == NULL ? -1 : 0;
 }
 
-static enum p11mail_status expiring_collect(p11mail_store *st,
-                                            sqlite3_stmt *stmt, int64_t now,
-                                            struct p11mail_expiring **items,
-                                            size_t *count)
+static void expiring_rows_free(void *list, size_t n)
 {
-	struct p11mail_expiring *list = NULL, *grown;
-	enum p11mail_status res = P11MAIL_OK;
-	size_t n = 0;
-	int rc;
-
-	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-		grown = realloc(list, (n + 1) * sizeof(*list));
-		if (grown == NULL) {
-			res = P11MAIL_ERR_NOMEM;
-			break;
-		}
-		list = grown;
-		if (expiring_from_row(stmt, now, &list[n++]) < 0) {
-			res = P11MAIL_ERR_NOMEM;
-			break;
-		}
-	}
-	if (res == P11MAIL_OK && rc != SQLITE_DONE)
-		res = p11m_store_fail(st, rc, "reading certificates");
-	if (res != P11MAIL_OK) {
-		p11mail_expiring_free(list, n);
-		return res;
-	}
-	*items = list;
-	*count = n;
-	return P11MAIL_OK;
+	p11mail_expiring_free(list, n);
 }
 
 enum p11mail_status p11mail_certs_expiring(p11mail_store *st, int days,
@@ -254,6 +227,7 @@ enum p11mail_status p11mail_certs_expiring(p11mail_store *st, int days,
 	sqlite3_stmt *stmt = NULL;
 	enum p11mail_status res;
 	int64_t now = p11m_store_now();
+	void *rows = NULL;
 
 	if (items != NULL)
 		*items = NULL;
@@ -266,7 +240,11 @@ enum p11mail_status p11mail_certs_expiring(p11mail_store *st, int days,
 	if (res == P11MAIL_OK) {
 		sqlite3_bind_int64(stmt, 1, now);
 		sqlite3_bind_int64(stmt, 2, now + (int64_t)days * 86400);
-		res = expiring_collect(st, stmt, now, items, count);
+		res = p11m_store_rows(st, stmt, sizeof(**items),
+		                      expiring_from_row, &now,
+		                      expiring_rows_free,
+		                      "reading certificates", &rows, count);
+		*items = rows;
 	}
 	sqlite3_finalize(stmt);
 	return res;

@@ -229,23 +229,79 @@ enum p11mail_status p11m_store_prepare(p11mail_store *st, const char *sql,
 	                       : p11m_store_fail(st, rc, "preparing a query");
 }
 
+enum p11mail_status p11m_store_change(p11mail_store *st, sqlite3_stmt *stmt,
+                                      const char *what,
+                                      enum p11mail_status none)
+{
+	int rc = sqlite3_step(stmt);
+
+	if (rc != SQLITE_DONE)
+		return p11m_store_fail(st, rc, what);
+	return sqlite3_changes(st->db) == 0 ? none : P11MAIL_OK;
+}
+
+enum p11mail_status p11m_store_step_int(p11mail_store *st, sqlite3_stmt *stmt,
+                                        const char *what, int *value)
+{
+	int rc = sqlite3_step(stmt);
+
+	*value = 0;
+	if (rc == SQLITE_ROW)
+		*value = sqlite3_column_int(stmt, 0);
+	else if (rc != SQLITE_DONE)
+		return p11m_store_fail(st, rc, what);
+	return P11MAIL_OK;
+}
+
+enum p11mail_status p11m_store_rows(p11mail_store *st, sqlite3_stmt *stmt,
+                                    size_t elem_size, p11m_row_decode decode,
+                                    void *arg, p11m_rows_free release,
+                                    const char *what, void **out, size_t *count)
+{
+	enum p11mail_status res = P11MAIL_ERR_NOMEM;
+	unsigned char *list = NULL, *grown, *elem;
+	size_t n = 0;
+	int rc;
+
+	*out = NULL;
+	*count = 0;
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		grown = realloc(list, (n + 1) * elem_size);
+		if (grown == NULL)
+			goto out;
+		list = grown;
+		elem = list + n++ * elem_size;
+		/* Counted before decoding: release frees a half-filled one. */
+		memset(elem, 0, elem_size);
+		if (decode(stmt, elem, arg) < 0)
+			goto out;
+	}
+	if (rc != SQLITE_DONE) {
+		res = p11m_store_fail(st, rc, what);
+		goto out;
+	}
+	*out = list;
+	*count = n;
+	list = NULL;
+	res = P11MAIL_OK;
+out:
+	if (list != NULL)
+		release(list, n);
+	return res;
+}
+
 /* Runs one pragma or statement returning an integer into *value. */
 static enum p11mail_status store_int(p11mail_store *st, const char *sql,
                                      int *value)
 {
 	sqlite3_stmt *stmt = NULL;
 	enum p11mail_status res;
-	int rc;
 
 	*value = 0;
 	res = p11m_store_prepare(st, sql, &stmt);
-	if (res != P11MAIL_OK)
-		return res;
-	rc = sqlite3_step(stmt);
-	if (rc == SQLITE_ROW)
-		*value = sqlite3_column_int(stmt, 0);
-	else if (rc != SQLITE_DONE)
-		res = p11m_store_fail(st, rc, "reading the schema");
+	if (res == P11MAIL_OK)
+		res = p11m_store_step_int(st, stmt, "reading the schema",
+		                          value);
 	sqlite3_finalize(stmt);
 	return res;
 }

@@ -77,6 +77,38 @@ void p11m_fingerprint(const unsigned char *der, size_t der_len, char hex[65]);
  */
 int p11m_fingerprint_prefix(const char *in, char out[65]);
 
+/*
+ * Steps a change statement once.  Returns the store's error after logging
+ * when the step fails, none when no row changed, P11MAIL_OK otherwise.
+ */
+enum p11mail_status p11m_store_change(p11mail_store *st, sqlite3_stmt *stmt,
+                                      const char *what,
+                                      enum p11mail_status none);
+
+/*
+ * Steps a query once and puts the integer in its first column into *value
+ * (0 when there is no row).  Returns a status; what names it in messages.
+ */
+enum p11mail_status p11m_store_step_int(p11mail_store *st, sqlite3_stmt *stmt,
+                                        const char *what, int *value);
+
+/* Fills the zeroed elem from the current row; 0, or -1 out of memory. */
+typedef int (*p11m_row_decode)(sqlite3_stmt *stmt, void *elem, void *arg);
+
+/* Frees an array of n elements with what they point to. */
+typedef void (*p11m_rows_free)(void *list, size_t n);
+
+/*
+ * Steps through stmt collecting every row into a new array of elem_size
+ * elements filled by decode (given arg).  On success the caller frees
+ * *out; on failure release freed what was collected.  Returns a status.
+ */
+enum p11mail_status p11m_store_rows(p11mail_store *st, sqlite3_stmt *stmt,
+                                    size_t elem_size, p11m_row_decode decode,
+                                    void *arg, p11m_rows_free release,
+                                    const char *what, void **out,
+                                    size_t *count);
+
 /* Copies a column blob into a new buffer; 0 or -1 when out of memory. */
 int p11m_column_blob(sqlite3_stmt *stmt, int col, unsigned char **out,
                      size_t *len);
