@@ -442,7 +442,7 @@ check "delivered" wait_delivered bob $((b0 + 1))
 # on her token with a certificate valid for a few seconds, on a workstation
 # of her own; bob's laptop (his token, a fresh store) trusts it from her
 # signed message, can encrypt to her, and no longer once it has expired.
-LIFE=20
+LIFE=30
 mkdir -m 700 -p "$W/alice2" "$W/laptop"
 mail_config alice "$W/alice2/p11mail.conf"
 sed -i "s|^outbox = .*|outbox = $W/alice2/outbox|" "$W/alice2/p11mail.conf"
