@@ -129,17 +129,36 @@ static void cert_rows_free(void *list, size_t n)
 	p11mail_certs_free(list, n);
 }
 
-enum p11mail_status p11m_cert_collect(p11mail_store *st, sqlite3_stmt *stmt,
-                                      struct p11mail_cert **certs,
-                                      size_t *count)
+enum p11mail_status p11m_cert_query(p11mail_store *st, const char *sql,
+                                    const char *address,
+                                    struct p11mail_cert **certs, size_t *count)
 {
-	void *rows = NULL;
+	sqlite3_stmt *stmt = NULL;
 	enum p11mail_status res;
+	char *norm = NULL;
+	void *rows = NULL;
 
+	if (certs != NULL)
+		*certs = NULL;
+	if (count != NULL)
+		*count = 0;
+	if (st == NULL || certs == NULL || count == NULL)
+		return P11MAIL_ERR_ARGS;
+	if (address != NULL && (norm = p11m_address_normalize(address)) == NULL)
+		return P11MAIL_ERR_ARGS;
+	res = p11m_store_prepare(st, sql, &stmt);
+	if (res != P11MAIL_OK)
+		goto out;
+	sqlite3_bind_text(stmt, 1, norm, -1, SQLITE_STATIC);
+	if (sqlite3_bind_parameter_count(stmt) >= 2)
+		sqlite3_bind_int64(stmt, 2, p11m_store_now());
 	res = p11m_store_rows(st, stmt, sizeof(**certs), cert_from_row, NULL,
 	                      cert_rows_free, "reading certificates", &rows,
 	                      count);
 	*certs = rows;
+out:
+	sqlite3_finalize(stmt);
+	free(norm);
 	return res;
 }
 
@@ -152,28 +171,16 @@ enum p11mail_status p11mail_cache_find(p11mail_store *st, const char *address,
 	        "AND (expires_at = 0 OR expires_at > ?2) "
 	        "ORDER BY (not_before <= ?2 AND not_after > ?2) DESC, "
 	        "not_before DESC, not_after DESC";
-	sqlite3_stmt *stmt = NULL;
-	enum p11mail_status res;
-	char *norm;
 
-	if (certs != NULL)
-		*certs = NULL;
-	if (count != NULL)
-		*count = 0;
-	if (st == NULL || certs == NULL || count == NULL)
+	if (address == NULL) {
+		/* The cache is searched by address only. */
+		if (certs != NULL)
+			*certs = NULL;
+		if (count != NULL)
+			*count = 0;
 		return P11MAIL_ERR_ARGS;
-	norm = p11m_address_normalize(address);
-	if (norm == NULL)
-		return P11MAIL_ERR_ARGS;
-	res = p11m_store_prepare(st, sql, &stmt);
-	if (res == P11MAIL_OK) {
-		sqlite3_bind_text(stmt, 1, norm, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(stmt, 2, p11m_store_now());
-		res = p11m_cert_collect(st, stmt, certs, count);
 	}
-	sqlite3_finalize(stmt);
-	free(norm);
-	return res;
+	return p11m_cert_query(st, sql, address, certs, count);
 }
 
 enum p11mail_status p11m_cache_change(p11mail_store *st, const char *sql,

@@ -160,26 +160,8 @@ enum p11mail_status p11mail_trust_list(p11mail_store *st, const char *address,
 	        "SELECT " P11M_CERT_COLUMNS " FROM certs WHERE trusted = 1 "
 	        "AND (?1 IS NULL OR address = ?1) "
 	        "ORDER BY address, not_after DESC";
-	sqlite3_stmt *stmt = NULL;
-	enum p11mail_status res;
-	char *norm = NULL;
 
-	if (certs != NULL)
-		*certs = NULL;
-	if (count != NULL)
-		*count = 0;
-	if (st == NULL || certs == NULL || count == NULL)
-		return P11MAIL_ERR_ARGS;
-	if (address != NULL && (norm = p11m_address_normalize(address)) == NULL)
-		return P11MAIL_ERR_ARGS;
-	res = p11m_store_prepare(st, sql, &stmt);
-	if (res == P11MAIL_OK) {
-		sqlite3_bind_text(stmt, 1, norm, -1, SQLITE_STATIC);
-		res = p11m_cert_collect(st, stmt, certs, count);
-	}
-	sqlite3_finalize(stmt);
-	free(norm);
-	return res;
+	return p11m_cert_query(st, sql, address, certs, count);
 }
 
 /* Decodes one row of the expiry report; arg points to the current time. */

@@ -132,10 +132,14 @@ enum p11mail_status p11m_cache_upsert(p11mail_store *st, const char *address,
                                       const unsigned char *caps,
                                       size_t caps_len, int64_t expires_at);
 
-/* Steps through a query of P11M_CERT_COLUMNS collecting every row. */
-enum p11mail_status p11m_cert_collect(p11mail_store *st, sqlite3_stmt *stmt,
-                                      struct p11mail_cert **certs,
-                                      size_t *count);
+/*
+ * Runs sql, a query of P11M_CERT_COLUMNS with ?1 the address (normalized
+ * here; NULL binds NULL) and ?2 the current time if it uses it, collecting
+ * every row.  Free *certs with p11mail_certs_free; returns a status.
+ */
+enum p11mail_status p11m_cert_query(p11mail_store *st, const char *sql,
+                                    const char *address,
+                                    struct p11mail_cert **certs, size_t *count);
 
 /*
  * Runs one statement (?1 address, ?2 text, ?3 value) inside the caller's
