@@ -14,14 +14,7 @@
 #include "tap.h"
 #include "test-store-util.h"
 
-static char last_log[1024];
 static char *dir;
-
-static void capture_log(void *arg, enum p11mail_log_level level,
-                        const char *text)
-{
-	snprintf(last_log, sizeof(last_log), "%s", text);
-}
 
 static const char full[] = "# a workstation of the north clinic\n"
                            "[identity]\n"
@@ -122,13 +115,14 @@ static void test_bad_files_refused(void)
 	for (size_t i = 0; i < P11M_ARRAY_SIZE(bad_cases); i++) {
 		struct p11mail_config *cfg = (void *)&cfg;
 
-		last_log[0] = '\0';
+		tsu_last_log[0] = '\0';
 		if (!tap_check(p11mail_config_parse(bad_cases[i].text,
 		                                    "bad.conf", &cfg) ==
 		               P11MAIL_ERR_CONFIG) ||
 		    !tap_check(cfg == NULL) ||
-		    !tap_check(strstr(last_log, bad_cases[i].message) != NULL))
-			tap_diag("case %zu: got '%s'", i, last_log);
+		    !tap_check(strstr(tsu_last_log, bad_cases[i].message) !=
+		               NULL))
+			tap_diag("case %zu: got '%s'", i, tsu_last_log);
 	}
 }
 
@@ -159,10 +153,10 @@ static void test_load_and_search(void)
 	p11mail_config_free(cfg);
 
 	/* An explicit file that is missing is an error, not an empty one. */
-	last_log[0] = '\0';
+	tsu_last_log[0] = '\0';
 	tap_check(p11mail_config_load("/nonexistent/p11mail.conf", &cfg) ==
 	          P11MAIL_ERR_CONFIG);
-	tap_check(strstr(last_log, "/nonexistent/p11mail.conf") != NULL);
+	tap_check(strstr(tsu_last_log, "/nonexistent/p11mail.conf") != NULL);
 
 	setenv("P11MAIL_CONFIG", path, 1);
 	tap_check(p11mail_config_load(NULL, &cfg) == P11MAIL_OK &&
@@ -199,10 +193,10 @@ static void test_secret_sources(void)
 	p11mail_secret_free(secret);
 
 	write_tmp("pin", "123456\n", 0640);
-	last_log[0] = '\0';
+	tsu_last_log[0] = '\0';
 	tap_check(p11mail_secret_read(source, &secret) == P11MAIL_ERR_CONFIG &&
 	          secret == NULL);
-	tap_check(strstr(last_log, "group or others can read it") != NULL);
+	tap_check(strstr(tsu_last_log, "group or others can read it") != NULL);
 	tap_check(p11mail_secret_read("env:PIN", &secret) ==
 	          P11MAIL_ERR_CONFIG);
 	tap_check(p11mail_secret_read("file:/nonexistent/pin", &secret) ==
@@ -271,14 +265,5 @@ static const struct tap_case cases[] = {
 
 int main(void)
 {
-	int rc;
-
-	dir = tsu_tempdir();
-	if (dir == NULL)
-		tap_skip_all("cannot make a temporary directory");
-	p11mail_set_log(capture_log, NULL);
-	rc = tap_run(cases, P11M_ARRAY_SIZE(cases));
-	tsu_rmtree(dir);
-	free(dir);
-	return rc;
+	return tsu_run(cases, P11M_ARRAY_SIZE(cases), &dir);
 }

@@ -11,7 +11,11 @@
 #include <openssl/rand.h>
 #include <openssl/x509v3.h>
 
+#include "p11mail.h"
+#include "tap.h"
 #include "test-store-util.h"
+
+char tsu_last_log[1024];
 
 static EVP_PKEY *tsu_key(void)
 {
@@ -118,4 +122,27 @@ void tsu_rmtree(const char *dir)
 	snprintf(cmd, sizeof(cmd), "rm -rf -- '%s'", dir);
 	if (system(cmd) != 0)
 		fprintf(stderr, "# could not remove %s\n", dir);
+}
+
+static void tsu_capture_log(void *arg, enum p11mail_log_level level,
+                            const char *text)
+{
+	(void)arg;
+	(void)level;
+	snprintf(tsu_last_log, sizeof(tsu_last_log), "%s", text);
+}
+
+int tsu_run(const struct tap_case *cases, size_t count, char **dir)
+{
+	int rc;
+
+	*dir = tsu_tempdir();
+	if (*dir == NULL)
+		tap_skip_all("cannot make a temporary directory");
+	p11mail_set_log(tsu_capture_log, NULL);
+	rc = tap_run(cases, count);
+	tsu_rmtree(*dir);
+	free(*dir);
+	*dir = NULL;
+	return rc;
 }

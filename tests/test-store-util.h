@@ -18,4 +18,16 @@ char *tsu_tempdir(void);
 /* Removes a directory made for a test, with its files. */
 void tsu_rmtree(const char *dir);
 
+struct tap_case;
+
+/* The last message the library logged while tsu_run runs the cases. */
+extern char tsu_last_log[1024];
+
+/*
+ * Runs the cases with *dir a fresh temporary directory (skipping them all
+ * without one) and the library's messages kept in tsu_last_log, then
+ * removes the directory.  Returns tap_run's exit status.
+ */
+int tsu_run(const struct tap_case *cases, size_t count, char **dir);
+
 #endif

@@ -18,13 +18,6 @@
 #include "test-store-util.h"
 
 static char *dir;
-static char last_log[1024];
-
-static void capture_log(void *arg, enum p11mail_log_level level,
-                        const char *text)
-{
-	snprintf(last_log, sizeof(last_log), "%s", text);
-}
 
 struct cert {
 	unsigned char *der;
@@ -418,11 +411,11 @@ static void test_foreign_file_untouched(void)
 	mkdir(store_path("foreign"), 0700);
 	tap_check(write_file(store_path("foreign/store.db"), text,
 	                     sizeof(text)) == 0);
-	last_log[0] = '\0';
+	tsu_last_log[0] = '\0';
 	tap_check(p11mail_store_open(store_path("foreign"), &st) ==
 	          P11MAIL_ERR_STORE);
 	tap_check(st == NULL);
-	tap_check(strstr(last_log, "not a p11mail store") != NULL);
+	tap_check(strstr(tsu_last_log, "not a p11mail store") != NULL);
 	tap_check(file_is(store_path("foreign/store.db"),
 	                  (const unsigned char *)text, sizeof(text)));
 }
@@ -443,10 +436,10 @@ static void test_other_sqlite_untouched(void)
 	                       NULL, NULL, NULL) == SQLITE_OK);
 	sqlite3_close(db);
 	before = read_file(store_path("othersql/store.db"), &len);
-	last_log[0] = '\0';
+	tsu_last_log[0] = '\0';
 	tap_check(p11mail_store_open(store_path("othersql"), &st) ==
 	          P11MAIL_ERR_STORE);
-	tap_check(strstr(last_log, "another program") != NULL);
+	tap_check(strstr(tsu_last_log, "another program") != NULL);
 	tap_check(before != NULL &&
 	          file_is(store_path("othersql/store.db"), before, len));
 	free(before);
@@ -463,10 +456,10 @@ static void test_newer_schema_refused(void)
 	                       NULL) == SQLITE_OK);
 	sqlite3_close(db);
 	st = NULL;
-	last_log[0] = '\0';
+	tsu_last_log[0] = '\0';
 	tap_check(p11mail_store_open(store_path("newer"), &st) ==
 	          P11MAIL_ERR_STORE);
-	tap_check(strstr(last_log, "newer") != NULL);
+	tap_check(strstr(tsu_last_log, "newer") != NULL);
 }
 
 /* Overwrites every page after the first with garbage. */
@@ -501,7 +494,7 @@ static void test_damaged_store_reported(void)
 	damage(store_path("damaged/store.db"));
 	before = read_file(store_path("damaged/store.db"), &len);
 
-	last_log[0] = '\0';
+	tsu_last_log[0] = '\0';
 	st = NULL;
 	res = p11mail_store_open(store_path("damaged"), &st);
 	if (res == P11MAIL_OK) {
@@ -514,8 +507,8 @@ static void test_damaged_store_reported(void)
 		p11mail_store_close(st);
 	}
 	tap_check(res == P11MAIL_ERR_STORE);
-	tap_diag("message: %s", last_log);
-	tap_check(strstr(last_log, "damaged") != NULL);
+	tap_diag("message: %s", tsu_last_log);
+	tap_check(strstr(tsu_last_log, "damaged") != NULL);
 	tap_check(before != NULL &&
 	          file_is(store_path("damaged/store.db"), before, len));
 	free(before);
@@ -536,16 +529,16 @@ static void test_locked_store_bounded_wait(void)
 	tap_check(sqlite3_exec(other, "BEGIN IMMEDIATE", NULL, NULL, NULL) ==
 	          SQLITE_OK);
 	p11mail_store_set_wait(st, 300);
-	last_log[0] = '\0';
+	tsu_last_log[0] = '\0';
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	tap_check(p11mail_anchor_add(st, ca.der, ca.len, NULL) ==
 	          P11MAIL_ERR_STORE_BUSY);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	waited = (double)(t1.tv_sec - t0.tv_sec) +
 	         (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
-	tap_diag("waited %.2f s: %s", waited, last_log);
+	tap_diag("waited %.2f s: %s", waited, tsu_last_log);
 	tap_check(waited >= 0.25 && waited < 3.0);
-	tap_check(strstr(last_log, "locked by another process") != NULL);
+	tap_check(strstr(tsu_last_log, "locked by another process") != NULL);
 
 	sqlite3_exec(other, "ROLLBACK", NULL, NULL, NULL);
 	sqlite3_close(other);
@@ -607,14 +600,5 @@ static const struct tap_case cases[] = {
 
 int main(void)
 {
-	int rc;
-
-	dir = tsu_tempdir();
-	if (dir == NULL)
-		tap_skip_all("cannot make a temporary directory");
-	p11mail_set_log(capture_log, NULL);
-	rc = tap_run(cases, P11M_ARRAY_SIZE(cases));
-	tsu_rmtree(dir);
-	free(dir);
-	return rc;
+	return tsu_run(cases, P11M_ARRAY_SIZE(cases), &dir);
 }
