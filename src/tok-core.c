@@ -368,6 +368,16 @@ static CK_RV slot_list(struct tok_module *mod, CK_SLOT_ID *slots,
 	return rv;
 }
 
+/*
+ * An uninitialized token (SoftHSM2's spare slot, a blank card) holds no key
+ * and refuses sessions with CKR_TOKEN_NOT_RECOGNIZED; counting it would
+ * make every URI that names no token fail or look ambiguous.
+ */
+static int token_usable(const CK_TOKEN_INFO *ti)
+{
+	return (ti->flags & CKF_TOKEN_INITIALIZED) != 0;
+}
+
 static CK_RV scan_module(tok_core *core, struct tok_module *mod, P11KitUri *uri,
                          struct tok_token **toks, size_t max, size_t *n)
 {
@@ -381,7 +391,8 @@ static CK_RV scan_module(tok_core *core, struct tok_module *mod, P11KitUri *uri,
 	if (rv != CKR_OK)
 		return rv;
 	for (i = 0; i < count; i++) {
-		if (TOK_CALL(mod, C_GetTokenInfo, slots[i], &ti) != CKR_OK)
+		if (TOK_CALL(mod, C_GetTokenInfo, slots[i], &ti) != CKR_OK ||
+		    !token_usable(&ti))
 			continue;
 		if (!p11_kit_uri_match_token_info(uri, &ti))
 			continue;
@@ -458,7 +469,8 @@ CK_RV tok_token_refind(struct tok_token *tok)
 		rv = slot_list(tok->mod, slots, &count);
 		for (i = 0; rv == CKR_OK && i < count; i++) {
 			if (TOK_CALL(tok->mod, C_GetTokenInfo, slots[i], &ti) !=
-			    CKR_OK)
+			            CKR_OK ||
+			    !token_usable(&ti))
 				continue;
 			memset(&probe, 0, sizeof(probe));
 			token_set_info(&probe, slots[i], &ti);

@@ -162,6 +162,9 @@ static CK_RV list_token(struct tok_token *tok, P11KitUri *uri,
 	size_t i;
 
 	rv = tok_session_get(tok, &h);
+	/* Its flags may have changed since the scan: still nothing to list. */
+	if (rv == CKR_TOKEN_NOT_RECOGNIZED)
+		return CKR_OK;
 	if (rv == CKR_OK && (pins->pin_value || pins->pin_source))
 		rv = tok_login(tok, h, pins, NULL, NULL);
 	for (i = 0; rv == CKR_OK && i < P11M_ARRAY_SIZE(all); i++) {
@@ -302,62 +305,241 @@ out:
 	return rv;
 }
 
+/* The attributes a certificate object gets, from its DER. */
+struct cert_attrs {
+	unsigned char *subj, *iss, *serial;
+	int subj_len, iss_len, serial_len;
+};
+
+static void cert_attrs_clear(struct cert_attrs *a)
+{
+	OPENSSL_free(a->subj);
+	OPENSSL_free(a->iss);
+	OPENSSL_free(a->serial);
+	memset(a, 0, sizeof(*a));
+}
+
+static CK_RV cert_attrs_get(const unsigned char *der, size_t der_len,
+                            struct cert_attrs *a)
+{
+	const unsigned char *p = der;
+	X509 *x = d2i_X509(NULL, &p, (long)der_len);
+	CK_RV rv = CKR_OK;
+
+	memset(a, 0, sizeof(*a));
+	if (x == NULL || p != der + der_len)
+		rv = tok_fail(CKR_ARGUMENTS_BAD, TOK_DETAIL_NONE,
+		              "the certificate is not DER X.509");
+	if (rv == CKR_OK) {
+		a->subj_len = i2d_X509_NAME(X509_get_subject_name(x), &a->subj);
+		a->iss_len = i2d_X509_NAME(X509_get_issuer_name(x), &a->iss);
+		a->serial_len =
+		        i2d_ASN1_INTEGER(X509_get_serialNumber(x), &a->serial);
+		if (a->subj_len <= 0 || a->iss_len <= 0 || a->serial_len <= 0)
+			rv = CKR_HOST_MEMORY;
+	}
+	if (rv != CKR_OK)
+		cert_attrs_clear(a);
+	X509_free(x);
+	return rv;
+}
+
+/* Creates the certificate object on the target's token. */
+static CK_RV cert_create(struct target *t, const struct cert_attrs *a,
+                         const unsigned char *der, size_t der_len,
+                         const unsigned char *id, size_t id_len,
+                         const char *label, CK_OBJECT_HANDLE *obj)
+{
+	CK_OBJECT_CLASS cls = CKO_CERTIFICATE;
+	CK_CERTIFICATE_TYPE ct = CKC_X_509;
+	CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
+	CK_ATTRIBUTE tmpl[] = {
+	        {CKA_CLASS, &cls, sizeof(cls)},
+	        {CKA_CERTIFICATE_TYPE, &ct, sizeof(ct)},
+	        {CKA_TOKEN, &yes, sizeof(yes)},
+	        {CKA_PRIVATE, &no, sizeof(no)},
+	        {CKA_VALUE, tok_mut(der), der_len},
+	        {CKA_ID, tok_mut(id), id_len},
+	        {CKA_LABEL, tok_mut(label), label ? strlen(label) : 0},
+	        {CKA_SUBJECT, a->subj, (CK_ULONG)a->subj_len},
+	        {CKA_ISSUER, a->iss, (CK_ULONG)a->iss_len},
+	        {CKA_SERIAL_NUMBER, a->serial, (CK_ULONG)a->serial_len},
+	};
+	CK_RV rv;
+
+	rv = TOK_CALL(t->tok->mod, C_CreateObject, t->h, tmpl,
+	              P11M_ARRAY_SIZE(tmpl), obj);
+	if (rv != CKR_OK)
+		rv = tok_fail(rv, TOK_DETAIL_NONE,
+		              "the token %s did not take the certificate (%s)",
+		              t->tok->label, tok_rv_name(rv));
+	return rv;
+}
+
 CK_RV tok_write_certificate(tok_core *core, const char *token_uri,
                             const unsigned char *der, size_t der_len,
                             const unsigned char *id, size_t id_len,
                             const char *label)
 {
-	CK_OBJECT_CLASS cls = CKO_CERTIFICATE;
-	CK_CERTIFICATE_TYPE ct = CKC_X_509;
-	CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
-	const unsigned char *p = der;
-	unsigned char *subj = NULL, *iss = NULL, *serial = NULL;
-	int subj_len, iss_len, serial_len;
-	X509 *x = d2i_X509(NULL, &p, (long)der_len);
+	struct cert_attrs a;
 	CK_OBJECT_HANDLE obj;
 	struct target t;
 	CK_RV rv;
 
 	memset(&t, 0, sizeof(t));
-	if (x == NULL)
-		return tok_fail(CKR_ARGUMENTS_BAD, TOK_DETAIL_NONE,
-		                "the certificate is not DER X.509");
-	subj_len = i2d_X509_NAME(X509_get_subject_name(x), &subj);
-	iss_len = i2d_X509_NAME(X509_get_issuer_name(x), &iss);
-	serial_len = i2d_ASN1_INTEGER(X509_get_serialNumber(x), &serial);
-	if (subj_len <= 0 || iss_len <= 0 || serial_len <= 0) {
-		rv = CKR_HOST_MEMORY;
-		goto out;
-	}
+	tok_clear_error();
+	rv = cert_attrs_get(der, der_len, &a);
+	if (rv != CKR_OK)
+		return rv;
 	rv = target_open(core, token_uri, &t);
 	if (rv == CKR_OK)
 		rv = id_unused(&t, CKO_CERTIFICATE, id, id_len);
-	if (rv == CKR_OK) {
-		CK_ATTRIBUTE tmpl[] = {
-		        {CKA_CLASS, &cls, sizeof(cls)},
-		        {CKA_CERTIFICATE_TYPE, &ct, sizeof(ct)},
-		        {CKA_TOKEN, &yes, sizeof(yes)},
-		        {CKA_PRIVATE, &no, sizeof(no)},
-		        {CKA_VALUE, tok_mut(der), der_len},
-		        {CKA_ID, tok_mut(id), id_len},
-		        {CKA_LABEL, tok_mut(label), label ? strlen(label) : 0},
-		        {CKA_SUBJECT, subj, (CK_ULONG)subj_len},
-		        {CKA_ISSUER, iss, (CK_ULONG)iss_len},
-		        {CKA_SERIAL_NUMBER, serial, (CK_ULONG)serial_len},
-		};
-		rv = TOK_CALL(t.tok->mod, C_CreateObject, t.h, tmpl,
-		              P11M_ARRAY_SIZE(tmpl), &obj);
-		if (rv != CKR_OK)
-			rv = tok_fail(rv, TOK_DETAIL_NONE,
-			              "the token %s did not take the "
-			              "certificate (%s)",
-			              t.tok->label, tok_rv_name(rv));
+	if (rv == CKR_OK)
+		rv = cert_create(&t, &a, der, der_len, id, id_len, label, &obj);
+	cert_attrs_clear(&a);
+	target_close(&t);
+	return rv;
+}
+
+/* Destroys one object; the sentence names what could not go. */
+static CK_RV destroy(struct target *t, CK_OBJECT_HANDLE obj, const char *what)
+{
+	CK_RV rv = TOK_CALL(t->tok->mod, C_DestroyObject, t->h, obj);
+
+	if (rv != CKR_OK)
+		rv = tok_fail(rv, TOK_DETAIL_NONE,
+		              "the token %s did not delete the %s (%s)",
+		              t->tok->label, what, tok_rv_name(rv));
+	return rv;
+}
+
+/* The handles of the objects of class cls with CKA_ID id on the target. */
+static CK_RV find_by_id(struct target *t, CK_OBJECT_CLASS cls,
+                        const unsigned char *id, size_t id_len,
+                        CK_OBJECT_HANDLE *found, size_t max, size_t *count)
+{
+	CK_ATTRIBUTE tmpl[2] = {{CKA_CLASS, &cls, sizeof(cls)},
+	                        {CKA_ID, tok_mut(id), id_len}};
+
+	return tok_find(t->tok, t->h, tmpl, 2, found, max, count);
+}
+
+/* True when the certificate object obj has exactly the value der. */
+static int cert_is(struct target *t, CK_OBJECT_HANDLE obj,
+                   const unsigned char *der, size_t der_len)
+{
+	unsigned char *value = NULL;
+	size_t len = 0;
+	int same;
+
+	same = tok_attr_get(t->tok, t->h, obj, CKA_VALUE, &value, &len) ==
+	               CKR_OK &&
+	       value != NULL && len == der_len && memcmp(value, der, len) == 0;
+	free(value);
+	return same;
+}
+
+CK_RV tok_replace_certificate(tok_core *core, const char *token_uri,
+                              const unsigned char *der, size_t der_len,
+                              const unsigned char *id, size_t id_len,
+                              const char *label)
+{
+	CK_OBJECT_HANDLE old[MAX_LIST / 4], obj = CK_INVALID_HANDLE;
+	size_t nold = 0, i;
+	int have = 0;
+	struct cert_attrs a;
+	struct target t;
+	CK_RV rv;
+
+	memset(&t, 0, sizeof(t));
+	tok_clear_error();
+	if (id == NULL || id_len == 0)
+		return tok_fail(CKR_ARGUMENTS_BAD, TOK_DETAIL_NONE,
+		                "a certificate needs an id");
+	rv = cert_attrs_get(der, der_len, &a);
+	if (rv != CKR_OK)
+		return rv;
+	rv = target_open(core, token_uri, &t);
+	if (rv == CKR_OK)
+		rv = find_by_id(&t, CKO_CERTIFICATE, id, id_len, old,
+		                P11M_ARRAY_SIZE(old), &nold);
+	for (i = 0; rv == CKR_OK && i < nold && !have; i++)
+		have = cert_is(&t, old[i], der, der_len);
+	/* The new one first: a token that refuses it keeps the old one. */
+	if (rv == CKR_OK && !have)
+		rv = cert_create(&t, &a, der, der_len, id, id_len, label, &obj);
+	for (i = 0; rv == CKR_OK && i < nold; i++)
+		if (!cert_is(&t, old[i], der, der_len))
+			rv = destroy(&t, old[i], "older certificate");
+	/* Never two certificates for one id: take the new one back. */
+	if (rv != CKR_OK && obj != CK_INVALID_HANDLE)
+		TOK_CALL(t.tok->mod, C_DestroyObject, t.h, obj);
+	cert_attrs_clear(&a);
+	target_close(&t);
+	return rv;
+}
+
+static const struct {
+	unsigned int bit;
+	CK_OBJECT_CLASS cls;
+	const char *what;
+} delete_classes[] = {
+        {TOK_DELETE_CERT, CKO_CERTIFICATE, "certificate"},
+        {TOK_DELETE_PUBLIC, CKO_PUBLIC_KEY, "public key"},
+        {TOK_DELETE_PRIVATE, CKO_PRIVATE_KEY, "private key"},
+};
+
+/* The id to delete: the argument, or the URI's id=, in *id and *len. */
+static CK_RV delete_id(struct target *t, const unsigned char **id, size_t *len)
+{
+	CK_ATTRIBUTE *a;
+
+	if (*id != NULL && *len > 0)
+		return CKR_OK;
+	a = p11_kit_uri_get_attribute(t->uri, CKA_ID);
+	if (a == NULL || a->ulValueLen == 0)
+		return tok_fail(CKR_ARGUMENTS_BAD, TOK_DETAIL_NONE,
+		                "deleting needs the objects' id");
+	*id = a->pValue;
+	*len = a->ulValueLen;
+	return CKR_OK;
+}
+
+CK_RV tok_delete_objects(tok_core *core, const char *uri,
+                         const unsigned char *id, size_t id_len,
+                         unsigned int what, size_t *deleted)
+{
+	CK_OBJECT_HANDLE found[16];
+	size_t n = 0, gone = 0, i, j;
+	struct target t;
+	CK_RV rv;
+
+	if (deleted != NULL)
+		*deleted = 0;
+	memset(&t, 0, sizeof(t));
+	tok_clear_error();
+	if ((what & TOK_DELETE_ALL) == 0)
+		return tok_fail(CKR_ARGUMENTS_BAD, TOK_DETAIL_NONE,
+		                "nothing to delete was asked for");
+	rv = target_open(core, uri, &t);
+	if (rv == CKR_OK)
+		rv = delete_id(&t, &id, &id_len);
+	/* Certificates first, the private key last: it cannot come back. */
+	for (i = 0; rv == CKR_OK && i < P11M_ARRAY_SIZE(delete_classes); i++) {
+		if ((what & delete_classes[i].bit) == 0)
+			continue;
+		rv = find_by_id(&t, delete_classes[i].cls, id, id_len, found,
+		                P11M_ARRAY_SIZE(found), &n);
+		for (j = 0; rv == CKR_OK && j < n; j++) {
+			rv = destroy(&t, found[j], delete_classes[i].what);
+			gone += rv == CKR_OK;
+		}
 	}
-out:
-	OPENSSL_free(subj);
-	OPENSSL_free(iss);
-	OPENSSL_free(serial);
-	X509_free(x);
+	if (deleted != NULL)
+		*deleted = gone;
+	if (rv == CKR_OK && gone > 0)
+		p11m_trace("token", "deleted %zu objects from %s", gone,
+		           t.tok->label);
 	target_close(&t);
 	return rv;
 }

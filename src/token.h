@@ -212,4 +212,130 @@ CK_RV tok_import_key(tok_core *core, const char *token_uri, const void *pkey,
                      const unsigned char *id, size_t id_len, const char *label,
                      tok_key **out);
 
+/*
+ * Writes der as the certificate with CKA_ID id on the one token token_uri
+ * names, replacing the certificates that had this id.  The new one is
+ * written before the old ones go, so a refusal leaves the token as it was.
+ */
+CK_RV tok_replace_certificate(tok_core *core, const char *token_uri,
+                              const unsigned char *der, size_t der_len,
+                              const unsigned char *id, size_t id_len,
+                              const char *label);
+
+/* What tok_delete_objects removes, as bits. */
+enum tok_delete_class {
+	TOK_DELETE_CERT = 1 << 0,
+	TOK_DELETE_PUBLIC = 1 << 1,
+	TOK_DELETE_PRIVATE = 1 << 2,
+	TOK_DELETE_KEYS = TOK_DELETE_PUBLIC | TOK_DELETE_PRIVATE,
+	TOK_DELETE_ALL = TOK_DELETE_CERT | TOK_DELETE_KEYS
+};
+
+/*
+ * Deletes the objects of the classes in what whose CKA_ID is id (NULL: the
+ * URI's id=) from the one token uri names, certificates first.  A URI
+ * matching several tokens, or no id, is refused before anything is deleted
+ * (CKR_ARGUMENTS_BAD); finding nothing is CKR_OK.  *deleted gets the count.
+ */
+CK_RV tok_delete_objects(tok_core *core, const char *uri,
+                         const unsigned char *id, size_t id_len,
+                         unsigned int what, size_t *deleted);
+
+/* -- Diagnostics (tok-info.c): modules, tokens and key URIs, read only -- */
+
+/* A PKCS#11 module as the core met it; strings owned by the list. */
+struct tok_module_info {
+	char *name; /* registry name, or the module's path */
+	char *path; /* the module's file; NULL when p11-kit does not say */
+	int from_registry;
+	int loaded;  /* the file loaded (registry modules always do) */
+	int started; /* C_Initialize succeeded */
+	char *error; /* why it did not load or start, else NULL */
+	int has_info; /* C_GetInfo answered: the next four are set */
+	char manufacturer[33];
+	char description[33];
+	unsigned int version_major, version_minor;
+	unsigned long slots; /* slots (readers), with a token or without */
+	CK_RV slots_rv;      /* the result of listing the slots */
+};
+
+/*
+ * Lists the p11-kit registry's modules without starting them.  Free the
+ * list with tok_modules_free; an unreadable registry is CKR_GENERAL_ERROR.
+ */
+CK_RV tok_list_registry(tok_core *core, struct tok_module_info **list,
+                        size_t *n);
+
+/*
+ * Starts the core's module (its module_path), else the registry module
+ * called name, else every registry module, and lists each with its state.
+ * Returns the first failure, with the list still set; free it.
+ */
+CK_RV tok_list_modules(tok_core *core, const char *name,
+                       struct tok_module_info **list, size_t *n);
+
+/* Frees a list made by tok_list_registry or tok_list_modules; NULL is ok. */
+void tok_modules_free(struct tok_module_info *list, size_t n);
+
+/* What a token's CK_TOKEN_INFO flags say, as bits. */
+enum tok_token_flag {
+	TOK_TF_PRESENT = 1 << 0,
+	TOK_TF_INITIALIZED = 1 << 1,
+	TOK_TF_LOGIN_REQUIRED = 1 << 2,
+	TOK_TF_USER_PIN_SET = 1 << 3,
+	TOK_TF_PIN_COUNT_LOW = 1 << 4,
+	TOK_TF_PIN_FINAL_TRY = 1 << 5,
+	TOK_TF_PIN_LOCKED = 1 << 6,
+	TOK_TF_PIN_TO_BE_CHANGED = 1 << 7,
+	TOK_TF_PROTECTED_AUTH_PATH = 1 << 8
+};
+
+/* One token in a slot of a started module, uninitialized ones included. */
+struct tok_token_info {
+	char label[33];
+	char serial[17];
+	char manufacturer[33];
+	char model[17];
+	unsigned long slot;
+	unsigned int flags; /* TOK_TF_* */
+	char *module;       /* the module's name, as in tok_module_info */
+	char *module_path;  /* its file, NULL when not known */
+};
+
+/*
+ * Lists the tokens present in the slots of the modules the core started
+ * (see tok_list_modules), read fresh.  Free with tok_tokens_free.
+ */
+CK_RV tok_list_tokens(tok_core *core, struct tok_token_info **list, size_t *n);
+
+/* Frees a list made by tok_list_tokens; accepts NULL. */
+void tok_tokens_free(struct tok_token_info *list, size_t n);
+
+/* What a key URI names, as tok_probe_key found it. */
+struct tok_key_probe {
+	size_t tokens;  /* initialized tokens the URI's token part matches */
+	size_t holding; /* with several: how many hold objects it names */
+	char token_label[33]; /* the one token probed (holding == 1) */
+	char token_serial[17];
+	int login_required;
+	int logged_in;
+	CK_RV login_rv;       /* the login's result when one was tried */
+	char login_error[256]; /* and its sentence when it failed */
+	size_t private_keys;  /* objects the URI names on that token */
+	size_t public_keys;
+	size_t certificates;
+	int matches; /* -1: nothing to compare; 0: other key; 1: same key */
+};
+
+/*
+ * Finds the one token a key URI names and counts the keys and certificates
+ * it names there; logs in first when login is set and the token needs it
+ * (the PIN from the core's pin_fn only).  When cert_der is set, says
+ * whether its public key is the token's key.  Returns CKR_OK or the failure
+ * (malformed URI, no token); out is always set.
+ */
+CK_RV tok_probe_key(tok_core *core, const char *uri, int login,
+                    const unsigned char *cert_der, size_t cert_der_len,
+                    struct tok_key_probe *out);
+
 #endif /* P11MAIL_TOKEN_H */

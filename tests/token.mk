@@ -65,6 +65,14 @@ tests_token_write_LDADD = tests/libtokentest.la $(TOKEN_TEST_LIBS)
 TESTS += tests/test-token-write.sh tests/test-token-write-nss.sh
 EXTRA_DIST += tests/test-token-write.sh tests/test-token-write-nss.sh
 
+check_PROGRAMS += tests/token-delete
+tests_token_delete_SOURCES = tests/test-token-delete.c
+tests_token_delete_CFLAGS = $(TOKEN_TEST_CFLAGS)
+tests_token_delete_LDADD = tests/libtokentest.la $(TOKEN_TEST_LIBS)
+
+TESTS += tests/test-token-delete.sh tests/test-token-delete-nss.sh
+EXTRA_DIST += tests/test-token-delete.sh tests/test-token-delete-nss.sh
+
 check_PROGRAMS += tests/token-print
 tests_token_print_SOURCES = tests/test-token-print.c
 tests_token_print_CFLAGS = $(TOKEN_TEST_CFLAGS)
