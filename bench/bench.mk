@@ -8,7 +8,7 @@ bench_bench_lib_SOURCES = bench/bench-lib.c tests/bench-provider-engine.c \
 bench_bench_lib_CFLAGS = $(AM_CFLAGS) $(DEP_CFLAGS) -I$(top_srcdir)/tests
 bench_bench_lib_LDADD = src/libp11mail.la $(OPENSSL_LIBS) $(P11KIT_LIBS) -ldl
 
-EXTRA_DIST += bench/README.md bench/bench.sh bench/bench-report.sh
+EXTRA_DIST += bench/README.md
 dist_noinst_SCRIPTS += bench/bench.sh bench/bench-report.sh
 
 BENCH_ENV = top_srcdir='$(abs_top_srcdir)' \
