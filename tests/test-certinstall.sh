@@ -1,6 +1,7 @@
 #!/bin/sh
 # p11mail-certinstall on SoftHSM2 tokens: install, import, register,
-# keygen, anchors and export, and every refusal leaving nothing behind.
+# keygen, anchors, export and remove, and every refusal leaving nothing
+# behind (an import the token stops half-way is taken back).
 set -u
 . "$top_srcdir/tests/tap.sh"
 . "$top_srcdir/tests/fixture/fixture.sh"
@@ -39,6 +40,34 @@ run() {
   fi
 }
 fp() { openssl x509 -in "$1" -noout -fingerprint -sha256 | sed 's/.*=//; s/://g' | tr A-F a-f; }
+# p11 ARGS...: pkcs11-tool logged in on alice's token.
+p11() {
+  pkcs11-tool --module "$SOFTHSM_MODULE" --token-label "$ALICE_TOKEN_LABEL" \
+    --login --pin "$ALICE_PIN" "$@"
+}
+# count_label CLASS LABEL: objects of a class (privkey, pubkey, cert).
+count_label() {
+  p11 -O 2>/dev/null | awk -v t="$1" -v l="$2" '
+    /Object;/ { c = /^Private/ ? "privkey" : /^Public/ ? "pubkey" : \
+                /^Certificate/ ? "cert" : "" }
+    $1 == "label:" { sub(/^[ \t]*label:[ \t]*/, ""); if (c == t && $0 == l) n++ }
+    END { print n + 0 }'
+}
+# issue NAME ADDRESS: an EC key and a certificate from the test CA in $W.
+issue() {
+  openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 \
+    -out "$W/$1.key" 2>/dev/null
+  printf 'subjectAltName=email:%s\nkeyUsage=critical,digitalSignature,keyAgreement\nextendedKeyUsage=emailProtection\n' \
+    "$2" >"$W/$1.ext"
+  openssl req -new -key "$W/$1.key" -subj "/CN=$1" 2>/dev/null |
+    openssl x509 -req -CA "$CA_CERT" -CAkey "$CA_KEY" -CAcreateserial \
+      -days 30 -extfile "$W/$1.ext" -out "$W/$1.pem" 2>/dev/null
+}
+# key_id CERT: the CKA_ID import gives a P-256 key (SHA-1 of the point).
+key_id() {
+  openssl x509 -in "$1" -noout -pubkey | openssl pkey -pubin -outform DER |
+    tail -c 65 | openssl dgst -sha1 -r | cut -c1-40
+}
 
 # install: twice, the second changes nothing.
 run "install records the identity" 0 "identity recorded" \
@@ -117,6 +146,69 @@ run "the chain's CA became an anchor with --yes" 0 "p11mail Test CA" \
 run "importing again changes nothing" 0 "nothing changed" \
   "$CI" import "$W/dave.p12" --token "$T" --password-source "file:$W/pass" --yes
 
+# import is all or nothing: a certificate the token refuses takes the key
+# written before it away again.  A stale certificate of another key already
+# holds the id the new key gets, so the token refuses the new certificate.
+issue ivy ivy@north-clinic.test
+openssl pkcs12 -export -in "$W/ivy.pem" -inkey "$W/ivy.key" \
+  -passout "file:$W/pass" -out "$W/ivy.p12"
+ivy_id=$(key_id "$W/ivy.pem")
+openssl x509 -in "$BOB_EC_CERT" -outform DER -out "$W/stale.der"
+p11 --write-object "$W/stale.der" --type cert --id "$ivy_id" \
+  --label stale >/dev/null 2>&1
+before=$(objects)
+run "import stops when the token refuses the certificate" 1 \
+  "cannot write the certificate to the token" \
+  "$CI" import "$W/ivy.p12" --token "$T" --password-source "file:$W/pass" \
+  --no-anchor
+run "the refused import says the key went again" 1 "removed again" \
+  "$CI" import "$W/ivy.p12" --token "$T" --password-source "file:$W/pass" \
+  --no-anchor
+[ "$(objects)" = "$before" ] &&
+  pass "no key of the refused import is left on the token" ||
+  fail "objects after the refused import: $before -> $(objects)"
+[ "$(count_label privkey ivy@north-clinic.test)" = 0 ] &&
+  [ "$(count_label cert stale)" = 1 ] &&
+  pass "the refused import took its own key away, and only that" ||
+  fail "ivy's key or the stale certificate"
+"$CI" list | grep -q ivy@ && fail "no store row for the refused import" ||
+  pass "no store row for the refused import"
+
+# The same with a token that also refuses to delete: the leftover is named.
+fixture_faulty
+sed "s|^module = .*|module = $P11FAULTY_MODULE|" "$W/p11mail.conf" >"$W/faulty.conf"
+echo 'fail C_DestroyObject CKR_DEVICE_ERROR' >"$P11FAULTY_CONTROL"
+run "a leftover the token will not delete is named with its URI" 1 \
+  "delete the objects of pkcs11:.*by hand" \
+  "$CI" --config "$W/faulty.conf" import "$W/ivy.p12" --token "$T" \
+  --password-source "file:$W/pass" --no-anchor
+grep -q '^C_DestroyObject' "$P11FAULTY_COUNTS" &&
+  pass "the key import was really taken back (C_DestroyObject called)" ||
+  fail "C_DestroyObject was not called"
+rm -f "$P11FAULTY_CONTROL"
+[ "$(count_label privkey ivy@north-clinic.test)" = 1 ] &&
+  pass "the leftover key is on the token as reported" ||
+  fail "leftover key: $(count_label privkey ivy@north-clinic.test)"
+p11 --delete-object --type privkey --id "$ivy_id" >/dev/null 2>&1
+p11 --delete-object --type pubkey --id "$ivy_id" >/dev/null 2>&1
+echo 'fail C_CreateObject CKR_DEVICE_ERROR' >"$P11FAULTY_CONTROL"
+before=$(objects)
+run "a token that takes no key stops the import" 1 \
+  "cannot put the key on the token" \
+  "$CI" --config "$W/faulty.conf" import "$W/ivy.p12" --token "$T" \
+  --password-source "file:$W/pass" --no-anchor
+rm -f "$P11FAULTY_CONTROL"
+[ "$(objects)" = "$before" ] && pass "nothing written by the failed key import" ||
+  fail "objects: $before -> $(objects)"
+p11 --delete-object --type cert --id "$ivy_id" >/dev/null 2>&1
+before=$(objects)
+run "without the stale certificate ivy's file imports" 0 \
+  "ivy@north-clinic.test: identity recorded" \
+  "$CI" import "$W/ivy.p12" --token "$T" --password-source "file:$W/pass" \
+  --no-anchor
+[ "$(objects)" = "$((before + 3))" ] && pass "ivy's key pair and certificate" ||
+  fail "objects after ivy's import: $before -> $(objects)"
+
 if openssl pkcs12 -export -legacy -in "$EVE_CERT" -inkey "$EVE_KEY" \
      -passout "file:$W/pass" -out "$W/eve-legacy.p12" 2>/dev/null; then
   run "a PKCS#12 file with legacy RC2 encryption imports" 0 \
@@ -158,6 +250,21 @@ openssl x509 -req -in "$W/frank.csr" -CA "$CA_CERT" -CAkey "$CA_KEY" \
 run "a renewed certificate for the same key installs" 0 \
   "frank@north-clinic.test: identity recorded" \
   "$CI" install "$W/frank2.pem" --token "$T"
+rm -f "$W/frank-token.der"
+p11 --read-object --type cert --label frank@north-clinic.test \
+  -o "$W/frank-token.der" >/dev/null 2>&1
+if [ "$(count_label cert frank@north-clinic.test)" = 1 ] &&
+   [ "$(openssl x509 -inform DER -in "$W/frank-token.der" -noout -fingerprint -sha256 2>/dev/null |
+        sed 's/.*=//; s/://g' | tr A-F a-f)" = "$(fp "$W/frank2.pem")" ]
+then pass "the token's certificate for the key is the renewed one, alone"
+else fail "frank's certificates on the token: $(count_label cert frank@north-clinic.test)"; fi
+run "installing the older one again puts it back in its place" 0 \
+  "replaced by the new one" "$CI" install "$W/frank.pem" --token "$T"
+run "and the renewed one once more" 0 "replaced by the new one" \
+  "$CI" install "$W/frank2.pem" --token "$T"
+[ "$(count_label cert frank@north-clinic.test)" = 1 ] &&
+  pass "still one certificate for frank's key" ||
+  fail "frank's certificates: $(count_label cert frank@north-clinic.test)"
 "$CI" export frank@north-clinic.test >"$W/frank-now.pem" 2>/dev/null
 [ "$(fp "$W/frank-now.pem")" = "$(fp "$W/frank2.pem")" ] &&
   pass "export picks the renewed certificate" || fail "export after renewal"
@@ -216,6 +323,54 @@ run "remove forgets the identity" 0 "identity removed" \
   "$CI" remove dave@north-clinic.test
 run "removing it again fails" 1 "no identity for dave" \
   "$CI" remove dave@north-clinic.test
+
+# remove --from-token: the certificate goes, the key only when confirmed.
+before=$(objects)
+run "remove --from-token deletes the identity's certificate" 0 \
+  "1 objects deleted from the token (certificate; the key stays)" \
+  "$CI" remove ivy@north-clinic.test --from-token
+[ "$(objects)" = "$((before - 1))" ] &&
+  [ "$(count_label privkey ivy@north-clinic.test)" = 1 ] &&
+  [ "$(count_label cert ivy@north-clinic.test)" = 0 ] &&
+  pass "the key stayed, the certificate went" ||
+  fail "after remove --from-token: $before -> $(objects)"
+run "the key without its certificate takes the certificate again" 0 \
+  "ivy@north-clinic.test: identity recorded" \
+  "$CI" install "$W/ivy.pem" --token "$T"
+before=$(objects)
+run "--delete-key without a terminal or --yes deletes nothing" 1 \
+  "key was not deleted" \
+  "$CI" remove ivy@north-clinic.test --delete-key </dev/null
+[ "$(objects)" = "$before" ] && "$CI" list | grep -q ivy@ &&
+  pass "the unconfirmed removal left token and store alone" ||
+  fail "unconfirmed removal: $before -> $(objects)"
+run "remove --delete-key --yes deletes key pair and certificate" 0 \
+  "3 objects deleted from the token (certificate and key)" \
+  "$CI" remove ivy@north-clinic.test --delete-key --yes
+[ "$(objects)" = "$((before - 3))" ] &&
+  ! "$CI" list | grep -q ivy@ &&
+  pass "nothing of ivy is left on the token or in the store" ||
+  fail "after --delete-key: $before -> $(objects)"
+before=$(objects)
+run "a key another identity still uses stays on the token" 0 \
+  "stays on the token with its certificate" \
+  "$CI" remove frank@north-clinic.test --fingerprint "$(fp "$W/frank.pem")" \
+  --from-token --delete-key --yes
+[ "$(objects)" = "$before" ] &&
+  "$CI" list | grep -q "frank@north-clinic.test $(fp "$W/frank2.pem")" &&
+  ! "$CI" list | grep -q "$(fp "$W/frank.pem")" &&
+  pass "only the older identity was forgotten, the token untouched" ||
+  fail "frank after remove: $before -> $(objects)"
+run "remove --from-token of an unknown identity fails" 1 "no identity for" \
+  "$CI" remove nobody@north-clinic.test --from-token
+echo 'fail C_DestroyObject CKR_DEVICE_ERROR' >"$P11FAULTY_CONTROL"
+run "a token that refuses the deletion keeps the identity recorded" 1 \
+  "cannot delete from the token" \
+  "$CI" --config "$W/faulty.conf" remove frank@north-clinic.test --from-token
+rm -f "$P11FAULTY_CONTROL"
+"$CI" list | grep -q frank@ && [ "$(count_label cert frank@north-clinic.test)" = 1 ] &&
+  pass "frank is still recorded and on the token" ||
+  fail "frank after the refused deletion"
 
 # The same on NSS softokn, a second kind of token.
 cat >"$W/nss.conf" <<CONF

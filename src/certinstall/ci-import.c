@@ -156,19 +156,24 @@ static int key_id(X509 *cert, unsigned char id[20])
 	                                                                   : -1;
 }
 
-/* Puts the key on the token unless it already is; *key gets it. */
+/*
+ * Puts the key on the token unless it already is; *key gets it, *created
+ * says whether this call wrote it.
+ */
 static int import_key(struct ci *ci, const struct pfx *p, const char *label,
-                      tok_key **key)
+                      tok_key **key, int *created)
 {
 	unsigned char id[20];
 	CK_RV rv;
 
+	*created = 0;
 	if (ci_find_key_for(ci, p->cert, 1, key) == TOOL_EXIT_OK)
 		return TOOL_EXIT_OK; /* imported before: nothing to do */
 	if (key_id(p->cert, id) < 0)
 		return TOOL_EXIT_FAILURE;
 	rv = tok_import_key(ci->core, ci->token_uri, p->pkey, id, sizeof(id),
 	                    label, key);
+	*created = rv == CKR_OK;
 	return rv == CKR_OK
 	               ? TOOL_EXIT_OK
 	               : ci_token_error("cannot put the key on the token", rv);
@@ -243,7 +248,7 @@ static int import_run(struct ci *ci, const struct import_args *a,
 	STACK_OF(OPENSSL_STRING) *addrs = NULL;
 	tok_key *key = NULL;
 	char *pass = NULL;
-	int rc;
+	int rc, created = 0, written = 0;
 
 	rc = read_password(a, &pass);
 	if (rc == 0)
@@ -266,12 +271,17 @@ static int import_run(struct ci *ci, const struct import_args *a,
 		                a->label != NULL
 		                        ? a->label
 		                        : sk_OPENSSL_STRING_value(addrs, 0),
-		                &key);
+		                &key, &created);
 	if (rc == 0)
-		rc = ci_put_cert(ci, key, p->cert);
+		rc = ci_put_cert(ci, key, p->cert, &written);
 	if (rc == 0)
 		rc = ci_record_identity(ci, p->cert, p->ca,
 		                        tok_key_info(key)->uri);
+	/* Nothing half-installed: a key without its identity goes again. */
+	if (rc != 0 && (created || written))
+		ci_take_back(ci, key,
+		             (created ? TOK_DELETE_KEYS : 0) |
+		                     (written ? TOK_DELETE_CERT : 0));
 	if (rc == 0 && !a->no_anchor)
 		offer_anchors(ci, p->ca, path);
 	tok_key_unref(key);

@@ -166,7 +166,8 @@ int ci_record_identity(struct ci *ci, X509 *leaf, STACK_OF(X509) * chain,
 {
 	STACK_OF(OPENSSL_STRING) *addrs = ci_cert_addresses(leaf);
 	struct p11mail_identity id = {0};
-	int rc = TOOL_EXIT_FAILURE;
+	int rc = TOOL_EXIT_FAILURE, i = 0;
+	unsigned char added[64] = {0};
 	char fp[65];
 
 	if (addrs == NULL || sk_OPENSSL_STRING_num(addrs) == 0) {
@@ -182,7 +183,7 @@ int ci_record_identity(struct ci *ci, X509 *leaf, STACK_OF(X509) * chain,
 		goto out;
 	p11m_fingerprint(id.cert, id.cert_len, fp);
 	rc = TOOL_EXIT_OK;
-	for (int i = 0; i < sk_OPENSSL_STRING_num(addrs) && rc == 0; i++) {
+	for (i = 0; i < sk_OPENSSL_STRING_num(addrs) && rc == 0; i++) {
 		enum p11mail_status st;
 
 		id.address = sk_OPENSSL_STRING_value(addrs, i);
@@ -192,7 +193,14 @@ int ci_record_identity(struct ci *ci, X509 *leaf, STACK_OF(X509) * chain,
 			                st == P11MAIL_OK);
 		else
 			rc = tool_exit_status(st);
+		added[i < 64 ? i : 63] = st == P11MAIL_OK;
 	}
+	/* All addresses or none: forget the rows this call added. */
+	for (int j = 0; rc != 0 && j + 1 < i && j < 64; j++)
+		if (added[j])
+			p11mail_identity_remove(
+			        ci->store, sk_OPENSSL_STRING_value(addrs, j),
+			        fp);
 	id.address = NULL;
 out:
 	free(id.cert);
@@ -217,37 +225,61 @@ int ci_check_validity(X509 *x)
 	return TOOL_EXIT_OK;
 }
 
-int ci_put_cert(struct ci *ci, tok_key *key, X509 *leaf)
+int ci_put_cert(struct ci *ci, tok_key *key, X509 *leaf, int *written)
 {
 	const struct tok_key_info *info = tok_key_info(key);
 	unsigned char *der = NULL;
 	size_t len = 0;
-	int rc = TOOL_EXIT_FAILURE;
-	CK_RV rv;
+	int rc = TOOL_EXIT_OK;
+	CK_RV rv = CKR_OK;
 
+	*written = 0;
 	if (ci_der(leaf, &der, &len) < 0)
-		return rc;
+		return TOOL_EXIT_FAILURE;
+	/* The key's own URI: the token that holds it, whatever --token says. */
 	if (info->cert_der != NULL && info->cert_der_len == len &&
 	    memcmp(info->cert_der, der, len) == 0) {
 		rc = TOOL_EXIT_OK;
 	} else if (info->cert_der != NULL) {
-		/*
-		 * A renewal for the same key: the token keeps the certificate
-		 * it has (the id is taken); p11mail uses the one recorded.
-		 */
-		tool_warn("the token keeps its older certificate for this key; "
-		          "the new one is recorded on this workstation");
-		rc = TOOL_EXIT_OK;
+		/* A renewal for the same key: the token follows the store. */
+		rv = tok_replace_certificate(ci->core, info->uri, der, len,
+		                             info->id, info->id_len,
+		                             info->label);
+		if (rv == CKR_OK && !ci->g->quiet && !ci->g->json)
+			printf("the token's older certificate for this key "
+			       "was replaced by the new one\n");
 	} else {
-		rv = tok_write_certificate(ci->core, ci->token_uri, der, len,
+		rv = tok_write_certificate(ci->core, info->uri, der, len,
 		                           info->id, info->id_len, info->label);
-		rc = rv == CKR_OK ? TOOL_EXIT_OK
-		                  : ci_token_error("cannot write the "
-		                                   "certificate to the token",
-		                                   rv);
+		*written = rv == CKR_OK;
 	}
+	if (rv != CKR_OK)
+		rc = ci_token_error("cannot write the certificate to the token",
+		                    rv);
 	free(der);
 	return rc;
+}
+
+void ci_take_back(struct ci *ci, tok_key *key, unsigned int what)
+{
+	const struct tok_key_info *info = tok_key_info(key);
+	char why[1200];
+	size_t n = 0;
+	CK_RV rv;
+
+	rv = tok_delete_objects(ci->core, info->uri, info->id, info->id_len,
+	                        what, &n);
+	if (rv == CKR_OK) {
+		tool_warn("what this command wrote to the token was removed "
+		          "again (%zu objects): nothing was installed",
+		          n);
+		return;
+	}
+	snprintf(why, sizeof(why),
+	         "cannot remove again what this command wrote to the token; "
+	         "delete the objects of %s by hand",
+	         info->uri);
+	ci_token_error(why, rv);
 }
 
 /* Appends the certificates of path to chain. */
@@ -293,7 +325,7 @@ int ci_cmd_install(const struct tool_globals *g, int argc, char **argv)
 	struct ci ci = {0};
 	tok_key *key = NULL;
 	X509 *leaf = NULL;
-	int rc;
+	int rc, written = 0;
 
 	rc = ci_parse_options(&ci, argc, argv, extra, 1, install_option,
 	                      &chain_file, install_usage);
@@ -316,10 +348,13 @@ int ci_cmd_install(const struct tool_globals *g, int argc, char **argv)
 	if (rc == 0)
 		rc = ci_find_key_for(&ci, leaf, 0, &key);
 	if (rc == 0)
-		rc = ci_put_cert(&ci, key, leaf);
-	if (rc == 0)
+		rc = ci_put_cert(&ci, key, leaf, &written);
+	if (rc == 0) {
 		rc = ci_record_identity(&ci, leaf, certs,
 		                        tok_key_info(key)->uri);
+		if (rc != 0 && written)
+			ci_take_back(&ci, key, TOK_DELETE_CERT);
+	}
 	tok_key_unref(key);
 	X509_free(leaf);
 	sk_X509_pop_free(certs, X509_free);

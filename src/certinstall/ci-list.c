@@ -1,10 +1,14 @@
-/* p11mail-certinstall list, remove and export: the recorded identities. */
+/*
+ * p11mail-certinstall list, remove and export: the recorded identities,
+ * and on request their objects on the token.
+ */
 #include "config.h"
 
 #include <ctype.h>
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include <openssl/evp.h>
@@ -83,30 +87,139 @@ int ci_cmd_list(const struct tool_globals *g, int argc, char **argv)
 static int remove_usage(void)
 {
 	printf("Usage: p11mail-certinstall remove ADDRESS [--fingerprint FP] "
-	       "[--system]\n"
-	       "Forgets an identity on this workstation; the key stays on the "
-	       "token.\n");
+	       "[--from-token [--delete-key]]\n"
+	       "       [--system] [--yes]\n"
+	       "Forgets an identity on this workstation.  --from-token also "
+	       "deletes its certificate\n"
+	       "from the token; the key stays there unless --delete-key is "
+	       "confirmed (or --yes).\n");
 	return TOOL_EXIT_OK;
 }
 
-static int fp_option(void *arg, int c, const char *value)
+struct remove_args {
+	const char *fp;
+	int from_token;
+	int delete_key;
+};
+
+static int remove_option(void *arg, int c, const char *value)
 {
-	if (c != 'f')
+	struct remove_args *a = arg;
+
+	if (c == 'f')
+		a->fp = value;
+	else if (c == 'F')
+		a->from_token = 1;
+	else if (c == 'K')
+		a->delete_key = a->from_token = 1;
+	else
 		return -1;
-	*(const char **)arg = value;
 	return 0;
+}
+
+/* True when the identity is one remove was asked to forget. */
+static int remove_selects(const struct p11mail_identity *id,
+                          const char *address, const char *fp)
+{
+	return strcasecmp(id->address, address) == 0 &&
+	       (fp == NULL ||
+	        strncasecmp(id->fingerprint, fp, strlen(fp)) == 0);
+}
+
+/* Another recorded identity that keeps using key_uri, or NULL. */
+static const char *key_user(const struct p11mail_identity *all, size_t n,
+                            const char *key_uri, const char *address,
+                            const char *fp)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!remove_selects(&all[i], address, fp) &&
+		    strcmp(all[i].key_uri, key_uri) == 0)
+			return all[i].address;
+	return NULL;
+}
+
+/* Deletes the certificate, and the key when asked, of one identity. */
+static int remove_token_objects(struct ci *ci, const struct remove_args *a,
+                                const char *key_uri)
+{
+	char question[1400];
+	size_t n = 0;
+	CK_RV rv;
+
+	snprintf(question, sizeof(question),
+	         "Delete the private key %s from the token?  Mail encrypted "
+	         "to it can then never be read again.",
+	         key_uri);
+	if (a->delete_key && !ci_confirm(ci, question)) {
+		tool_error("the key was not deleted: confirm on a terminal or "
+		           "give --yes; nothing changed");
+		return TOOL_EXIT_FAILURE;
+	}
+	if (ci_token(ci) != TOOL_EXIT_OK)
+		return TOOL_EXIT_FAILURE;
+	rv = tok_delete_objects(
+	        ci->core, key_uri, NULL, 0,
+	        a->delete_key ? TOK_DELETE_ALL : TOK_DELETE_CERT, &n);
+	if (rv != CKR_OK)
+		return ci_token_error("cannot delete from the token", rv);
+	if (!ci->g->quiet)
+		printf("%zu objects deleted from the token (%s)\n", n,
+		       a->delete_key ? "certificate and key"
+		                     : "certificate; the key stays");
+	return TOOL_EXIT_OK;
+}
+
+/* --from-token: the token objects of the identities being forgotten. */
+static int remove_from_token(struct ci *ci, const struct remove_args *a,
+                             const char *address)
+{
+	struct p11mail_identity *all = NULL;
+	size_t n = 0, done = 0;
+	int rc;
+
+	rc = tool_exit_status(p11mail_identity_find(ci->store, NULL, &all, &n));
+	for (size_t i = 0; rc == 0 && i < n; i++) {
+		const char *other;
+		int seen = 0;
+
+		if (!remove_selects(&all[i], address, a->fp))
+			continue;
+		for (size_t j = 0; j < i; j++)
+			seen |= remove_selects(&all[j], address, a->fp) &&
+			        strcmp(all[j].key_uri, all[i].key_uri) == 0;
+		done++;
+		if (seen)
+			continue;
+		other = key_user(all, n, all[i].key_uri, address, a->fp);
+		if (other != NULL)
+			tool_warn("the key %s stays on the token with its "
+			          "certificate: the identity %s uses it too",
+			          all[i].key_uri, other);
+		else
+			rc = remove_token_objects(ci, a, all[i].key_uri);
+	}
+	p11mail_identities_free(all, n);
+	if (rc == 0 && done == 0) {
+		tool_error("no identity for %s%s%s on this workstation",
+		           address, a->fp ? " with fingerprint " : "",
+		           a->fp ? a->fp : "");
+		rc = TOOL_EXIT_FAILURE;
+	}
+	return rc;
 }
 
 int ci_cmd_remove(const struct tool_globals *g, int argc, char **argv)
 {
 	static const struct option extra[] = {
-	        {"fingerprint", required_argument, NULL, 'f'}};
-	const char *fp = NULL;
+	        {"fingerprint", required_argument, NULL, 'f'},
+	        {"from-token", no_argument, NULL, 'F'},
+	        {"delete-key", no_argument, NULL, 'K'}};
+	struct remove_args a = {NULL, 0, 0};
 	enum p11mail_status st;
 	struct ci ci = {0};
 	int rc;
 
-	rc = ci_parse_options(&ci, argc, argv, extra, 1, fp_option, &fp,
+	rc = ci_parse_options(&ci, argc, argv, extra, 3, remove_option, &a,
 	                      remove_usage);
 	if (rc >= 0)
 		return rc;
@@ -115,19 +228,23 @@ int ci_cmd_remove(const struct tool_globals *g, int argc, char **argv)
 	rc = ci_begin(&ci, g);
 	if (rc == 0)
 		rc = ci_store(&ci);
+	/* The token first: when it refuses, the identity stays recorded. */
+	if (rc == 0 && a.from_token)
+		rc = remove_from_token(&ci, &a, argv[optind]);
 	if (rc == 0) {
-		st = p11mail_identity_remove(ci.store, argv[optind], fp);
+		st = p11mail_identity_remove(ci.store, argv[optind], a.fp);
 		if (st == P11MAIL_ERR_NOT_FOUND)
 			tool_error("no identity for %s%s%s on this "
 			           "workstation",
-			           argv[optind], fp ? " with fingerprint " : "",
-			           fp ? fp : "");
+			           argv[optind],
+			           a.fp ? " with fingerprint " : "",
+			           a.fp ? a.fp : "");
 		else if (st == P11MAIL_ERR_ARGS)
 			tool_error("'%s' is not a mail address", argv[optind]);
 		else if (st == P11MAIL_OK && !g->quiet)
-			printf("%s: identity removed (the key stays on the "
-			       "token)\n",
-			       argv[optind]);
+			printf("%s: identity removed%s\n", argv[optind],
+			       a.from_token ? ""
+			                    : " (the key stays on the token)");
 		rc = st == P11MAIL_ERR_ARGS ? TOOL_EXIT_USAGE
 		                            : tool_exit_status(st);
 	}

@@ -108,9 +108,16 @@ int ci_find_key_for(struct ci *ci, X509 *cert, int quiet, tok_key **key);
 
 /*
  * Writes the certificate to the token next to key (same id and label)
- * unless it is already there.  Returns an exit status.
+ * unless it is already there; an older certificate of the key is replaced.
+ * *written is 1 when a new object was added.  Returns an exit status.
  */
-int ci_put_cert(struct ci *ci, tok_key *key, X509 *leaf);
+int ci_put_cert(struct ci *ci, tok_key *key, X509 *leaf, int *written);
+
+/*
+ * Deletes from key's token the objects with key's id of the classes in what
+ * (TOK_DELETE_*), after a later step failed; prints what happened.
+ */
+void ci_take_back(struct ci *ci, tok_key *key, unsigned int what);
 
 /* Refuses (with a message) a certificate outside its validity period. */
 int ci_check_validity(X509 *x);
