@@ -404,6 +404,9 @@ run "a foreign store file is reported" 1 "not a p11mail store" \
   pass "the foreign file was not overwritten" || fail "foreign file changed"
 
 # A store locked by another process: bounded wait, clear failure.
+issue jay jay@north-clinic.test
+openssl pkcs12 -export -in "$W/jay.pem" -inkey "$W/jay.key" \
+  -passout "file:$W/pass" -out "$W/jay.p12"
 if command -v python3 >/dev/null 2>&1; then
   python3 - "$W/store/store.db" "$W/held" <<'PY' &
 import sqlite3, sys, time
@@ -416,8 +419,19 @@ PY
   n=0; while [ ! -e "$W/held" ] && [ $n -lt 50 ]; do sleep 0.1; n=$((n+1)); done
   P11MAIL_STORE_WAIT=1 run "a locked store fails after a bounded wait" 1 \
     "locked by another process" "$CI" anchor add "$BAD_SELFSIGNED_CERT"
+  # The store is opened, the key and certificate written, then recording
+  # fails: what import wrote goes again.
+  before=$(objects)
+  P11MAIL_STORE_WAIT=1 run "an import the store cannot record is taken back" 1 \
+    "removed again (3 objects)" "$CI" import "$W/jay.p12" --token "$T" \
+    --password-source "file:$W/pass" --no-anchor
+  [ "$(objects)" = "$before" ] &&
+    pass "nothing of the unrecorded import is left on the token" ||
+    fail "objects after the unrecorded import: $before -> $(objects)"
 else
   skip "a locked store fails after a bounded wait" "python3 missing"
+  skip "an import the store cannot record is taken back" "python3 missing"
+  skip "nothing of the unrecorded import is left on the token" "python3 missing"
 fi
 
 done_testing
