@@ -32,7 +32,8 @@ struct conf_key {
 	const char *section;
 	const char *key;
 	enum conf_type type;
-	const char *choices; /* CONF_CHOICE: "a|b|c" */
+	/* CONF_CHOICE: "a|b|c", in the order of the enum that mirrors them */
+	const char *choices;
 };
 
 /* Every key the format knows; p11mail.conf(5) documents each one. */
@@ -102,22 +103,22 @@ static char *conf_trim(char *s)
 	return s;
 }
 
-/* True when value is one of the "|"-separated words in choices. */
-static int conf_choice_ok(const char *choices, const char *value)
+/* The position of value among the "|"-separated words of choices, or -1. */
+static int conf_choice_index(const char *choices, const char *value)
 {
 	size_t len = strlen(value);
 	const char *p = choices;
 
-	while (*p != '\0') {
+	for (int i = 0; *p != '\0'; i++) {
 		size_t n = strcspn(p, "|");
 
 		if (n == len && strncmp(p, value, n) == 0)
-			return 1;
+			return i;
 		p += n;
 		if (*p == '|')
 			p++;
 	}
-	return 0;
+	return -1;
 }
 
 static int conf_number_ok(const char *value, long min, long max)
@@ -151,8 +152,9 @@ static const char *conf_value_problem(const struct conf_key *k,
 		               ? NULL
 		               : "expected a number of seconds (0-86400)";
 	case CONF_CHOICE:
-		return conf_choice_ok(k->choices, value) ? NULL
-		                                         : "unknown choice";
+		return conf_choice_index(k->choices, value) >= 0
+		               ? NULL
+		               : "unknown choice";
 	case CONF_SOURCE:
 		return strncmp(value, "file:", 5) == 0 && value[5] != '\0'
 		               ? NULL
@@ -431,26 +433,30 @@ long p11mail_config_get_long(const struct p11mail_config *cfg,
 	return v == NULL ? def : strtol(v, NULL, 10);
 }
 
+/*
+ * The position of a CONF_CHOICE key's value among its choices: the value
+ * of the enum that mirrors them.  0, the first choice, when it is unset.
+ */
+static int conf_choice(const struct p11mail_config *cfg, const char *section,
+                       const char *key)
+{
+	int idx = conf_key_index(section, key);
+	int pos;
+
+	if (cfg == NULL || idx < 0 || cfg->values[idx] == NULL)
+		return 0;
+	pos = conf_choice_index(conf_keys[idx].choices, cfg->values[idx]);
+	return pos < 0 ? 0 : pos;
+}
+
 enum p11m_discovery p11m_config_discovery(const struct p11mail_config *cfg)
 {
-	const char *v = p11mail_config_get(cfg, "policy", "discovery");
-
-	if (v != NULL && strcmp(v, "on") == 0)
-		return P11M_DISCOVERY_ON;
-	if (v != NULL && strcmp(v, "ask") == 0)
-		return P11M_DISCOVERY_ASK;
-	return P11M_DISCOVERY_OFF;
+	return (enum p11m_discovery)conf_choice(cfg, "policy", "discovery");
 }
 
 enum p11m_smtp_tls p11m_config_smtp_tls(const struct p11mail_config *cfg)
 {
-	const char *v = p11mail_config_get(cfg, "account", "smtp-tls");
-
-	if (v != NULL && strcmp(v, "implicit") == 0)
-		return P11M_SMTP_IMPLICIT;
-	if (v != NULL && strcmp(v, "none") == 0)
-		return P11M_SMTP_NONE;
-	return P11M_SMTP_STARTTLS;
+	return (enum p11m_smtp_tls)conf_choice(cfg, "account", "smtp-tls");
 }
 
 /* The PIN callback behind [token] pin-source. */
@@ -493,16 +499,14 @@ void p11m_config_token_options(const struct p11mail_config *cfg,
                                struct tok_options *opts)
 {
 	const char *pin_source = p11mail_config_get(cfg, "token", "pin-source");
-	const char *auth = p11mail_config_get(cfg, "token", "always-auth");
 
 	memset(opts, 0, sizeof(*opts));
 	opts->module_path = conf_module_path(cfg);
 	opts->init_args = p11mail_config_get(cfg, "token", "init-args");
 	opts->pinentry = p11mail_config_get(cfg, "token", "pinentry");
 	opts->allow_prompt = 1;
-	opts->auth_policy = auth != NULL && strcmp(auth, "prompt") == 0
-	                            ? TOK_AUTH_PROMPT
-	                            : TOK_AUTH_REUSE;
+	opts->auth_policy =
+	        (enum tok_auth_policy)conf_choice(cfg, "token", "always-auth");
 	opts->wait_seconds =
 	        (int)p11mail_config_get_long(cfg, "token", "wait", 0);
 	if (pin_source != NULL) {

@@ -17,14 +17,17 @@
  * p11mail.h; these helpers serve the library and the tools.
  */
 
-/* What [policy] discovery asks for. */
+/* What [policy] discovery asks for, in the order of its choices. */
 enum p11m_discovery {
 	P11M_DISCOVERY_OFF = 0,
 	P11M_DISCOVERY_ASK,
 	P11M_DISCOVERY_ON
 };
 
-/* How [account] smtp-tls protects the submission connection. */
+/*
+ * How [account] smtp-tls protects the submission connection, in the order
+ * of its choices.
+ */
 enum p11m_smtp_tls {
 	P11M_SMTP_STARTTLS = 0,
 	P11M_SMTP_IMPLICIT,

@@ -81,6 +81,47 @@ static void test_full_file_parses(void)
 	p11mail_config_free(cfg);
 }
 
+/* Returns the three enums read from text, parsed as a configuration. */
+static void choices_of(const char *text, int *discovery, int *tls, int *auth)
+{
+	struct p11mail_config *cfg = NULL;
+	struct tok_options opts;
+
+	*discovery = *tls = *auth = -1;
+	if (!tap_check(p11mail_config_parse(text, "c", &cfg) == P11MAIL_OK))
+		return;
+	*discovery = (int)p11m_config_discovery(cfg);
+	*tls = (int)p11m_config_smtp_tls(cfg);
+	p11m_config_token_options(cfg, &opts);
+	*auth = (int)opts.auth_policy;
+	p11mail_config_free(cfg);
+}
+
+/* Every word of a choice key, and its absence, gives its own enum value. */
+static void test_choices_map_to_enums(void)
+{
+	int d, t, a;
+
+	choices_of("", &d, &t, &a);
+	tap_check(d == P11M_DISCOVERY_OFF && t == P11M_SMTP_STARTTLS &&
+	          a == TOK_AUTH_REUSE);
+	choices_of("[policy]\ndiscovery = off\n[account]\nsmtp-tls = starttls\n"
+	           "[token]\nalways-auth = reuse\n",
+	           &d, &t, &a);
+	tap_check(d == P11M_DISCOVERY_OFF && t == P11M_SMTP_STARTTLS &&
+	          a == TOK_AUTH_REUSE);
+	choices_of("[policy]\ndiscovery = ask\n[account]\nsmtp-tls = implicit\n"
+	           "[token]\nalways-auth = prompt\n",
+	           &d, &t, &a);
+	tap_check(d == P11M_DISCOVERY_ASK && t == P11M_SMTP_IMPLICIT &&
+	          a == TOK_AUTH_PROMPT);
+	choices_of("[policy]\ndiscovery = on\n[account]\nsmtp-tls = none\n", &d,
+	           &t, &a);
+	tap_check(d == P11M_DISCOVERY_ON && t == P11M_SMTP_NONE &&
+	          a == TOK_AUTH_REUSE);
+	tap_check(p11m_config_discovery(NULL) == P11M_DISCOVERY_OFF);
+}
+
 struct bad_case {
 	const char *text;
 	const char *message; /* expected in the logged line */
@@ -257,6 +298,7 @@ static void test_manual_example_parses(void)
 
 static const struct tap_case cases[] = {
         {"test_full_file_parses", test_full_file_parses},
+        {"test_choices_map_to_enums", test_choices_map_to_enums},
         {"test_bad_files_refused", test_bad_files_refused},
         {"test_load_and_search", test_load_and_search},
         {"test_secret_sources", test_secret_sources},
