@@ -139,38 +139,32 @@ static int print_certs(const struct trust_ctx *c, struct p11mail_cert *list,
 	return TOOL_EXIT_OK;
 }
 
-static int trust_list(struct trust_ctx *c, const char *address)
+typedef enum p11mail_status (*cert_query_fn)(p11mail_store *st,
+                                             const char *address,
+                                             struct p11mail_cert **certs,
+                                             size_t *count);
+
+/*
+ * Prints what query finds for address, or none when it finds nothing,
+ * which is a failure when required.  Returns an exit status.
+ */
+static int trust_print_found(struct trust_ctx *c, const char *address,
+                             cert_query_fn query, const char *none,
+                             int required)
 {
 	struct p11mail_cert *list = NULL;
 	enum p11mail_status st;
 	size_t n = 0;
 	int rc;
 
-	st = p11mail_trust_list(c->store, address, &list, &n);
-	if (st == P11MAIL_ERR_ARGS)
-		return tool_usage_error("'%s' is not a mail address", address);
-	rc = st == P11MAIL_OK ? print_certs(c, list, n, "nothing is trusted")
-	                      : tool_exit_status(st);
-	p11mail_certs_free(list, n);
-	return rc;
-}
-
-static int trust_show(struct trust_ctx *c, const char *address)
-{
-	struct p11mail_cert *list = NULL;
-	enum p11mail_status st;
-	size_t n = 0;
-	int rc;
-
-	st = p11mail_cache_find(c->store, address, &list, &n);
+	st = query(c->store, address, &list, &n);
 	if (st == P11MAIL_ERR_ARGS)
 		return tool_usage_error("'%s' is not a mail address", address);
 	if (st != P11MAIL_OK)
 		return tool_exit_status(st);
-	rc = print_certs(c, list, n,
-	                 "no certificate is known for this address");
+	rc = print_certs(c, list, n, none);
 	p11mail_certs_free(list, n);
-	return n == 0 ? TOOL_EXIT_FAILURE : rc;
+	return n == 0 && required ? TOOL_EXIT_FAILURE : rc;
 }
 
 static int trust_remove(struct trust_ctx *c, const char *address,
@@ -383,9 +377,13 @@ static int trust_run(struct trust_ctx *c, const char *verb, int n, char **args)
 		                        "trust remove and one address");
 	}
 	if (strcmp(verb, "list") == 0 && n <= 1)
-		return trust_list(c, n == 1 ? args[0] : NULL);
+		return trust_print_found(c, n == 1 ? args[0] : NULL,
+		                         p11mail_trust_list,
+		                         "nothing is trusted", 0);
 	if (strcmp(verb, "show") == 0 && n == 1)
-		return trust_show(c, args[0]);
+		return trust_print_found(
+		        c, args[0], p11mail_cache_find,
+		        "no certificate is known for this address", 1);
 	if (strcmp(verb, "remove") == 0 && (n == 1 || n == 2))
 		return trust_remove(c, args[0], n == 2 ? args[1] : NULL);
 	if (strcmp(verb, "add") == 0 && n == 2)
