@@ -1,7 +1,8 @@
 /*
- * Listing and writing token objects, for p11mail-certinstall and the
- * provider's STORE: what a URI matches, key generation on the token,
- * certificates, and importing a key as sensitive and non-extractable.
+ * Listing, writing and deleting token objects, for p11mail-certinstall and
+ * the provider's STORE: what a URI matches, key generation on the token,
+ * certificates (written, or replacing a key's older one), and deleting a
+ * key pair and its certificate by their id.
  */
 #include "config.h"
 
