@@ -172,6 +172,10 @@ static void anchor_rows_free(void *list, size_t n)
 	p11mail_anchors_free(list, n);
 }
 
+static const struct p11m_row_kind anchor_rows = {
+        sizeof(struct p11mail_anchor), anchor_from_row, anchor_rows_free,
+        "reading anchors"};
+
 /* Anchors for domain (every domain's when NULL): global ones and its own. */
 static enum p11mail_status anchor_query(p11mail_store *st, const char *domain,
                                         struct p11mail_anchor **anchors,
@@ -189,9 +193,7 @@ static enum p11mail_status anchor_query(p11mail_store *st, const char *domain,
 	if (res != P11MAIL_OK)
 		return res;
 	sqlite3_bind_text(stmt, 1, domain, -1, SQLITE_STATIC);
-	res = p11m_store_rows(st, stmt, sizeof(**anchors), anchor_from_row,
-	                      NULL, anchor_rows_free, "reading anchors", &rows,
-	                      count);
+	res = p11m_store_rows(st, stmt, &anchor_rows, NULL, &rows, count);
 	*anchors = rows;
 	sqlite3_finalize(stmt);
 	return res;

@@ -129,13 +129,15 @@ static void cert_rows_free(void *list, size_t n)
 	p11mail_certs_free(list, n);
 }
 
+static const struct p11m_row_kind cert_rows = {sizeof(struct p11mail_cert),
+                                               cert_from_row, cert_rows_free,
+                                               "reading certificates"};
+
 enum p11mail_status p11m_cert_query(p11mail_store *st, const char *sql,
                                     const char *address,
                                     struct p11mail_cert **certs, size_t *count)
 {
-	sqlite3_stmt *stmt = NULL;
 	enum p11mail_status res;
-	char *norm = NULL;
 	void *rows = NULL;
 
 	if (certs != NULL)
@@ -144,21 +146,8 @@ enum p11mail_status p11m_cert_query(p11mail_store *st, const char *sql,
 		*count = 0;
 	if (st == NULL || certs == NULL || count == NULL)
 		return P11MAIL_ERR_ARGS;
-	if (address != NULL && (norm = p11m_address_normalize(address)) == NULL)
-		return P11MAIL_ERR_ARGS;
-	res = p11m_store_prepare(st, sql, &stmt);
-	if (res != P11MAIL_OK)
-		goto out;
-	sqlite3_bind_text(stmt, 1, norm, -1, SQLITE_STATIC);
-	if (sqlite3_bind_parameter_count(stmt) >= 2)
-		sqlite3_bind_int64(stmt, 2, p11m_store_now());
-	res = p11m_store_rows(st, stmt, sizeof(**certs), cert_from_row, NULL,
-	                      cert_rows_free, "reading certificates", &rows,
-	                      count);
+	res = p11m_store_select(st, sql, address, &cert_rows, &rows, count);
 	*certs = rows;
-out:
-	sqlite3_finalize(stmt);
-	free(norm);
 	return res;
 }
 

@@ -106,6 +106,10 @@ static void identity_rows_free(void *list, size_t n)
 	p11mail_identities_free(list, n);
 }
 
+static const struct p11m_row_kind identity_rows = {
+        sizeof(struct p11mail_identity), identity_from_row, identity_rows_free,
+        "reading identities"};
+
 enum p11mail_status p11mail_identity_find(p11mail_store *st,
                                           const char *address,
                                           struct p11mail_identity **ids,
@@ -116,9 +120,7 @@ enum p11mail_status p11mail_identity_find(p11mail_store *st,
 	        "WHERE ?1 IS NULL OR address = ?1 "
 	        "ORDER BY (not_before <= ?2 AND not_after > ?2) DESC, "
 	        "not_after DESC, address";
-	sqlite3_stmt *stmt = NULL;
 	enum p11mail_status res;
-	char *norm = NULL;
 	void *rows = NULL;
 
 	if (ids != NULL)
@@ -127,21 +129,8 @@ enum p11mail_status p11mail_identity_find(p11mail_store *st,
 		*count = 0;
 	if (st == NULL || ids == NULL || count == NULL)
 		return P11MAIL_ERR_ARGS;
-	if (address != NULL && (norm = p11m_address_normalize(address)) == NULL)
-		return P11MAIL_ERR_ARGS;
-
-	res = p11m_store_prepare(st, sql, &stmt);
-	if (res != P11MAIL_OK)
-		goto out;
-	sqlite3_bind_text(stmt, 1, norm, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(stmt, 2, p11m_store_now());
-	res = p11m_store_rows(st, stmt, sizeof(**ids), identity_from_row, NULL,
-	                      identity_rows_free, "reading identities", &rows,
-	                      count);
+	res = p11m_store_select(st, sql, address, &identity_rows, &rows, count);
 	*ids = rows;
-out:
-	sqlite3_finalize(stmt);
-	free(norm);
 	return res;
 }
 

@@ -188,6 +188,10 @@ static void expiring_rows_free(void *list, size_t n)
 	p11mail_expiring_free(list, n);
 }
 
+static const struct p11m_row_kind expiring_rows = {
+        sizeof(struct p11mail_expiring), expiring_from_row, expiring_rows_free,
+        "reading certificates"};
+
 enum p11mail_status p11mail_certs_expiring(p11mail_store *st, int days,
                                            struct p11mail_expiring **items,
                                            size_t *count)
@@ -222,10 +226,8 @@ enum p11mail_status p11mail_certs_expiring(p11mail_store *st, int days,
 	if (res == P11MAIL_OK) {
 		sqlite3_bind_int64(stmt, 1, now);
 		sqlite3_bind_int64(stmt, 2, now + (int64_t)days * 86400);
-		res = p11m_store_rows(st, stmt, sizeof(**items),
-		                      expiring_from_row, &now,
-		                      expiring_rows_free,
-		                      "reading certificates", &rows, count);
+		res = p11m_store_rows(st, stmt, &expiring_rows, &now, &rows,
+		                      count);
 		*items = rows;
 	}
 	sqlite3_finalize(stmt);

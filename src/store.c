@@ -254,9 +254,8 @@ enum p11mail_status p11m_store_step_int(p11mail_store *st, sqlite3_stmt *stmt,
 }
 
 enum p11mail_status p11m_store_rows(p11mail_store *st, sqlite3_stmt *stmt,
-                                    size_t elem_size, p11m_row_decode decode,
-                                    void *arg, p11m_rows_free release,
-                                    const char *what, void **out, size_t *count)
+                                    const struct p11m_row_kind *kind, void *arg,
+                                    void **out, size_t *count)
 {
 	enum p11mail_status res = P11MAIL_ERR_NOMEM;
 	unsigned char *list = NULL, *grown, *elem;
@@ -266,18 +265,18 @@ enum p11mail_status p11m_store_rows(p11mail_store *st, sqlite3_stmt *stmt,
 	*out = NULL;
 	*count = 0;
 	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-		grown = realloc(list, (n + 1) * elem_size);
+		grown = realloc(list, (n + 1) * kind->size);
 		if (grown == NULL)
 			goto out;
 		list = grown;
-		elem = list + n++ * elem_size;
+		elem = list + n++ * kind->size;
 		/* Counted before decoding: release frees a half-filled one. */
-		memset(elem, 0, elem_size);
-		if (decode(stmt, elem, arg) < 0)
+		memset(elem, 0, kind->size);
+		if (kind->decode(stmt, elem, arg) < 0)
 			goto out;
 	}
 	if (rc != SQLITE_DONE) {
-		res = p11m_store_fail(st, rc, what);
+		res = p11m_store_fail(st, rc, kind->what);
 		goto out;
 	}
 	*out = list;
@@ -286,7 +285,33 @@ enum p11mail_status p11m_store_rows(p11mail_store *st, sqlite3_stmt *stmt,
 	res = P11MAIL_OK;
 out:
 	if (list != NULL)
-		release(list, n);
+		kind->release(list, n);
+	return res;
+}
+
+enum p11mail_status p11m_store_select(p11mail_store *st, const char *sql,
+                                      const char *address,
+                                      const struct p11m_row_kind *kind,
+                                      void **out, size_t *count)
+{
+	sqlite3_stmt *stmt = NULL;
+	enum p11mail_status res;
+	char *norm = NULL;
+
+	*out = NULL;
+	*count = 0;
+	if (address != NULL && (norm = p11m_address_normalize(address)) == NULL)
+		return P11MAIL_ERR_ARGS;
+	res = p11m_store_prepare(st, sql, &stmt);
+	if (res != P11MAIL_OK)
+		goto out;
+	sqlite3_bind_text(stmt, 1, norm, -1, SQLITE_STATIC);
+	if (sqlite3_bind_parameter_count(stmt) >= 2)
+		sqlite3_bind_int64(stmt, 2, p11m_store_now());
+	res = p11m_store_rows(st, stmt, kind, NULL, out, count);
+out:
+	sqlite3_finalize(stmt);
+	free(norm);
 	return res;
 }
 

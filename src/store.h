@@ -98,16 +98,32 @@ typedef int (*p11m_row_decode)(sqlite3_stmt *stmt, void *elem, void *arg);
 /* Frees an array of n elements with what they point to. */
 typedef void (*p11m_rows_free)(void *list, size_t n);
 
+/* One kind of row a query returns, and how to collect it. */
+struct p11m_row_kind {
+	size_t size; /* of one element */
+	p11m_row_decode decode;
+	p11m_rows_free release;
+	const char *what; /* names the rows in messages */
+};
+
 /*
- * Steps through stmt collecting every row into a new array of elem_size
- * elements filled by decode (given arg).  On success the caller frees
- * *out; on failure release freed what was collected.  Returns a status.
+ * Steps through stmt collecting every row into a new array of kind's
+ * elements, decoded with arg.  On success the caller frees *out (with
+ * kind->release); on failure nothing is left.  Returns a status.
  */
 enum p11mail_status p11m_store_rows(p11mail_store *st, sqlite3_stmt *stmt,
-                                    size_t elem_size, p11m_row_decode decode,
-                                    void *arg, p11m_rows_free release,
-                                    const char *what, void **out,
-                                    size_t *count);
+                                    const struct p11m_row_kind *kind, void *arg,
+                                    void **out, size_t *count);
+
+/*
+ * Runs sql with ?1 the address (normalized here; NULL binds NULL) and ?2
+ * the current time if sql uses it, collecting every row as
+ * p11m_store_rows does.  P11MAIL_ERR_ARGS for a malformed address.
+ */
+enum p11mail_status p11m_store_select(p11mail_store *st, const char *sql,
+                                      const char *address,
+                                      const struct p11m_row_kind *kind,
+                                      void **out, size_t *count);
 
 /* Copies a column blob into a new buffer; 0 or -1 when out of memory. */
 int p11m_column_blob(sqlite3_stmt *stmt, int col, unsigned char **out,
