@@ -4,7 +4,6 @@
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "certinstall/ci.h"
 #include "common.h"
@@ -26,16 +25,6 @@ static int domain_option(void *arg, int c, const char *value)
 		return -1;
 	*(const char **)arg = value;
 	return 0;
-}
-
-static void date_text(int64_t t, char buf[16])
-{
-	time_t tt = (time_t)t;
-	struct tm tm;
-
-	if (gmtime_r(&tt, &tm) == NULL ||
-	    strftime(buf, 16, "%Y-%m-%d", &tm) == 0)
-		snprintf(buf, 16, "?");
 }
 
 static int anchor_add(struct ci *ci, const char *path, const char *domain)
@@ -101,7 +90,7 @@ static void anchor_print(const struct ci *ci, const struct p11mail_anchor *a,
 {
 	char date[16];
 
-	date_text(a->not_after, date);
+	ci_date_text(a->not_after, date);
 	if (!ci->g->json) {
 		printf("%s %-4s %s (until %s)%s%s\n", a->fingerprint,
 		       a->is_ca ? "CA" : "cert", a->subject, date,

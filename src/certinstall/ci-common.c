@@ -5,6 +5,7 @@
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/err.h>
@@ -238,6 +239,16 @@ void ci_json_string(FILE *f, const char *s)
 			fputc(c, f);
 	}
 	fputc('"', f);
+}
+
+void ci_date_text(int64_t t, char buf[16])
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+
+	if (gmtime_r(&tt, &tm) == NULL ||
+	    strftime(buf, 16, "%Y-%m-%d", &tm) == 0)
+		snprintf(buf, 16, "?");
 }
 
 int ci_parse_options(struct ci *ci, int argc, char **argv,

@@ -83,18 +83,21 @@ static tok_key *try_key(struct ci *ci, const struct tok_object *o, X509 *cert)
 	return k;
 }
 
-int ci_find_key_for(struct ci *ci, X509 *cert, int quiet, tok_key **key)
+/*
+ * Starts the token core and lists the objects of the tokens --token names.
+ * Free *objs with tok_objects_free; returns an exit status.
+ */
+static int token_objects(struct ci *ci, struct tok_object **objs, size_t *n)
 {
-	struct tok_object *objs = NULL;
-	size_t n = 0;
 	int rc;
 	CK_RV rv;
 
-	*key = NULL;
+	*objs = NULL;
+	*n = 0;
 	rc = ci_token(ci);
 	if (rc != TOOL_EXIT_OK)
 		return rc;
-	rv = tok_list_objects(ci->core, ci->token_uri, &objs, &n);
+	rv = tok_list_objects(ci->core, ci->token_uri, objs, n);
 	if (rv != CKR_OK)
 		return ci_token_error(
 		        ci->token_uri[7] == '\0'
@@ -102,6 +105,19 @@ int ci_find_key_for(struct ci *ci, X509 *cert, int quiet, tok_key **key)
 		                  "token (name one with --token URI)"
 		                : "cannot list the token's objects",
 		        rv);
+	return TOOL_EXIT_OK;
+}
+
+int ci_find_key_for(struct ci *ci, X509 *cert, int quiet, tok_key **key)
+{
+	struct tok_object *objs = NULL;
+	size_t n = 0;
+	int rc;
+
+	*key = NULL;
+	rc = token_objects(ci, &objs, &n);
+	if (rc != TOOL_EXIT_OK)
+		return rc;
 	for (size_t i = 0; i < n && *key == NULL; i++)
 		*key = try_key(ci, &objs[i], cert);
 	tok_objects_free(objs, n);
@@ -440,19 +456,10 @@ static int register_address(struct ci *ci, const char *address)
 	struct tok_object *objs = NULL;
 	size_t n = 0, done = 0;
 	int rc;
-	CK_RV rv;
 
-	rc = ci_token(ci);
+	rc = token_objects(ci, &objs, &n);
 	if (rc != 0)
 		return rc;
-	rv = tok_list_objects(ci->core, ci->token_uri, &objs, &n);
-	if (rv != CKR_OK)
-		return ci_token_error(
-		        ci->token_uri[7] == '\0'
-		                ? "cannot list the objects of every "
-		                  "token (name one with --token URI)"
-		                : "cannot list the token's objects",
-		        rv);
 	for (size_t i = 0; i < n && rc == 0; i++) {
 		const unsigned char *p = objs[i].der;
 		tok_key *key = NULL;

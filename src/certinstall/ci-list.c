@@ -9,23 +9,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <time.h>
 
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 
 #include "certinstall/ci.h"
 #include "common.h"
-
-static void date_text(int64_t t, char buf[16])
-{
-	time_t tt = (time_t)t;
-	struct tm tm;
-
-	if (gmtime_r(&tt, &tm) == NULL ||
-	    strftime(buf, 16, "%Y-%m-%d", &tm) == 0)
-		snprintf(buf, 16, "?");
-}
 
 static int list_usage(void)
 {
@@ -39,7 +28,7 @@ static void identity_print(const struct ci *ci,
 {
 	char date[16];
 
-	date_text(id->not_after, date);
+	ci_date_text(id->not_after, date);
 	if (!ci->g->json) {
 		printf("%s %s (until %s)\n  key %s\n", id->address,
 		       id->fingerprint, date, id->key_uri);

@@ -81,6 +81,9 @@ int ci_confirm(const struct ci *ci, const char *question);
 /* Prints a JSON string (quoted and escaped) to f. */
 void ci_json_string(FILE *f, const char *s);
 
+/* Writes the UTC date of t (YYYY-MM-DD, or "?") into buf. */
+void ci_date_text(int64_t t, char buf[16]);
+
 /* The subcommands. */
 int ci_cmd_keygen(const struct tool_globals *g, int argc, char **argv);
 int ci_cmd_install(const struct tool_globals *g, int argc, char **argv);
