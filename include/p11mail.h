@@ -908,6 +908,7 @@ struct p11mail_fetch_stats {
 	size_t listed;	/* new messages on the server */
 	size_t fetched; /* stored in the Maildir */
 	size_t skipped; /* malformed, reported and left on the server */
+	size_t known;	/* already in the Maildir (same Message-ID) */
 };
 
 /*

@@ -51,8 +51,24 @@ static char *fetch_key(const struct p11mail_server *srv, const char *mailbox)
 	return key;
 }
 
+static int fetch_is_known(const struct fetch_known *known,
+                          const struct transport_buf *msg)
+{
+	char *mid;
+	int found = 0;
+
+	if (known == NULL || known->count == 0)
+		return 0;
+	mid = message_id_of(msg->data, msg->len);
+	for (size_t i = 0; mid != NULL && !found && i < known->count; i++)
+		found = strcmp(known->ids[i], mid) == 0;
+	free(mid);
+	return found;
+}
+
 enum p11mail_status fetch_store(const char *maildir, const char *what,
                                 const struct transport_buf *msg,
+                                const struct fetch_known *known,
                                 struct p11mail_fetch_stats *stats)
 {
 	const char *why = NULL;
@@ -63,6 +79,11 @@ enum p11mail_status fetch_store(const char *maildir, const char *what,
 	if (rc == P11MAIL_ERR_FORMAT) {
 		p11m_log(P11MAIL_LOG_WARNING, "skipped %s: %s", what, why);
 		stats->skipped++;
+		return P11MAIL_OK;
+	}
+	if (rc == P11MAIL_OK && fetch_is_known(known, msg)) {
+		p11m_trace("mail", "%s is already in the Maildir", what);
+		stats->known++;
 		return P11MAIL_OK;
 	}
 	if (rc == P11MAIL_OK)
@@ -163,10 +184,50 @@ static enum p11mail_status imap_search(struct transport_conn *conn,
 	return rc;
 }
 
+static void fetch_known_free(struct fetch_known *known)
+{
+	for (size_t i = 0; i < known->count; i++)
+		free(known->ids[i]);
+	free(known->ids);
+	known->ids = NULL;
+	known->count = 0;
+}
+
+/* Collects the Message-IDs of every message in the Maildir. */
+static enum p11mail_status fetch_known_load(const char *maildir,
+                                            struct fetch_known *known)
+{
+	struct p11mail_maildir_list *list = NULL;
+	enum p11mail_status rc;
+
+	rc = p11mail_maildir_list(maildir, &list);
+	if (rc == P11MAIL_OK && list->count > 0) {
+		known->ids = calloc(list->count, sizeof(*known->ids));
+		if (known->ids == NULL)
+			rc = P11MAIL_ERR_NOMEM;
+	}
+	for (size_t i = 0; rc == P11MAIL_OK && i < list->count; i++) {
+		unsigned char *msg = NULL;
+		size_t len = 0;
+		char *mid;
+
+		if (maildir_read_file(list->entries[i].path, FETCH_MAX_MESSAGE,
+		                      &msg, &len) != P11MAIL_OK)
+			continue; /* unreadable: cannot be a duplicate */
+		mid = message_id_of(msg, len);
+		if (mid != NULL)
+			known->ids[known->count++] = mid;
+		free(msg);
+	}
+	p11mail_maildir_list_free(list);
+	return rc;
+}
+
 static enum p11mail_status imap_fetch_one(struct transport_conn *conn,
                                           const char *mailbox,
                                           uint64_t validity, uint64_t uid,
                                           const char *maildir,
+                                          const struct fetch_known *known,
                                           struct p11mail_fetch_stats *stats)
 {
 	struct transport_buf buf = {.max = FETCH_MAX_MESSAGE};
@@ -178,7 +239,7 @@ static enum p11mail_status imap_fetch_one(struct transport_conn *conn,
 	snprintf(what, sizeof(what), "IMAP message UID %" PRIu64, uid);
 	rc = transport_request(conn, path, NULL, &buf);
 	if (rc == P11MAIL_OK)
-		rc = fetch_store(maildir, what, &buf, stats);
+		rc = fetch_store(maildir, what, &buf, known, stats);
 	transport_buf_reset(&buf);
 	return rc;
 }
@@ -189,6 +250,7 @@ static enum p11mail_status imap_fetch(struct transport_conn *conn,
                                       struct p11mail_fetch_stats *stats)
 {
 	uint64_t validity, known_validity, last, *uids = NULL;
+	struct fetch_known known = {0};
 	enum p11mail_status rc;
 	size_t count = 0;
 
@@ -199,15 +261,19 @@ static enum p11mail_status imap_fetch(struct transport_conn *conn,
 	if (known_validity != 0 && known_validity != validity) {
 		p11m_log(P11MAIL_LOG_WARNING,
 		         "%s: the mailbox %s was recreated (UIDVALIDITY "
-		         "changed); fetching all of it again",
+		         "changed); looking at all of it again",
 		         conn->srv->host, mailbox);
 		last = 0;
+
+		/* Its UIDs mean nothing now: recognise mail by Message-ID. */
+		rc = fetch_known_load(maildir, &known);
 	}
-	rc = imap_search(conn, mailbox, last, &uids, &count);
+	if (rc == P11MAIL_OK)
+		rc = imap_search(conn, mailbox, last, &uids, &count);
 	stats->listed = count;
 	for (size_t i = 0; rc == P11MAIL_OK && i < count; i++) {
 		rc = imap_fetch_one(conn, mailbox, validity, uids[i], maildir,
-		                    stats);
+		                    &known, stats);
 		if (rc == P11MAIL_OK)
 			rc = fetch_state_imap_set(st, key, validity, uids[i]);
 		if (rc == P11MAIL_OK)
@@ -217,6 +283,7 @@ static enum p11mail_status imap_fetch(struct transport_conn *conn,
 		rc = fetch_state_imap_set(st, key, validity, last);
 	if (rc == P11MAIL_OK && count == 0)
 		rc = fetch_state_save(st);
+	fetch_known_free(&known);
 	free(uids);
 	return rc;
 }
@@ -297,7 +364,7 @@ static enum p11mail_status pop3_fetch_one(struct transport_conn *conn,
 	         e->uidl);
 	rc = transport_request(conn, path, NULL, &buf);
 	if (rc == P11MAIL_OK)
-		rc = fetch_store(maildir, what, &buf, stats);
+		rc = fetch_store(maildir, what, &buf, NULL, stats);
 	transport_buf_reset(&buf);
 	return rc;
 }

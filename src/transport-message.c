@@ -225,6 +225,17 @@ out:
 	return rc;
 }
 
+char *message_id_of(const unsigned char *msg, size_t len)
+{
+	GMimeMessage *m = message_parse(msg, len);
+	const char *id = m != NULL ? g_mime_message_get_message_id(m) : NULL;
+	char *copy = id != NULL && *id != '\0' ? strdup(id) : NULL;
+
+	if (m != NULL)
+		g_object_unref(m);
+	return copy;
+}
+
 /* ---- the header block, handled as text -------------------------------- */
 
 /* Offset of the blank line ending the header block, or len when none. */

@@ -104,12 +104,24 @@ enum p11mail_status fetch_state_pop3_add(struct fetch_state *st,
 void fetch_state_pop3_keep(struct fetch_state *st, const char *key,
                            char *const *present, size_t count);
 
+/* Message-IDs already in a Maildir, to recognise mail fetched before. */
+struct fetch_known {
+	char **ids;
+	size_t count;
+};
+
 /*
  * Stores one fetched message in the Maildir after checking its form; a
- * malformed one is logged with what, and skipped (counted in stats).
+ * malformed one is logged with what, and skipped (counted in stats).  One
+ * whose Message-ID is in known (may be NULL) is counted and not stored.
  */
 enum p11mail_status fetch_store(const char *maildir, const char *what,
                                 const struct transport_buf *msg,
+                                const struct fetch_known *known,
                                 struct p11mail_fetch_stats *stats);
+
+/* The Message-ID of a message, without its angle brackets (free()), or
+ * NULL when it has none. */
+char *message_id_of(const unsigned char *msg, size_t len);
 
 #endif /* P11MAIL_TRANSPORT_H */

@@ -92,6 +92,21 @@ check "the right password then fetches the fourth" \
 	p11 bob fetch --imap --ca-file "$CA"
 check "four messages" test "$(local_count "$BOX")" -eq 4
 
+# The server mailbox is rebuilt (new UIDVALIDITY): its UIDs mean nothing
+# any more, and what is already here is recognised by Message-ID.
+srv=$(server_maildir bob)
+rm -f "$srv"/dovecot-uidlist "$srv"/dovecot.index* "$srv"/dovecot-uidvalidity*
+sleep 1
+out=$(p11 bob --json fetch --imap --ca-file "$CA" 2>"$W/rebuilt.err")
+rc=$?
+case $out in
+*'"fetched":0'*'"known":4'*) pass "a rebuilt mailbox brings no duplicate" ;;
+*) fail "a rebuilt mailbox brings no duplicate (rc=$rc): $out"
+	diag "$(cat "$W/rebuilt.err")" ;;
+esac
+check "the change is reported" grep -q "UIDVALIDITY changed" "$W/rebuilt.err"
+check "still four messages" test "$(local_count "$BOX")" -eq 4
+
 # Untrusted server certificate.
 check_fails "fetch refuses a server its CA file does not vouch for" \
 	p11 bob fetch --imap --ca-file /etc/ssl/certs/ca-certificates.crt

@@ -142,14 +142,20 @@ static void fetch_report(const struct tool_globals *g,
                          const char *maildir)
 {
 	if (g->json) {
-		printf("{\"new\":%zu,\"fetched\":%zu,\"skipped\":%zu}\n",
-		       s->listed, s->fetched, s->skipped);
+		printf("{\"new\":%zu,\"fetched\":%zu,\"skipped\":%zu,"
+		       "\"known\":%zu}\n",
+		       s->listed, s->fetched, s->skipped, s->known);
 		return;
 	}
 	if (s->skipped > 0)
 		tool_warn("%zu malformed message%s skipped (left on the "
 		          "server)",
 		          s->skipped, s->skipped == 1 ? "" : "s");
+	if (s->known > 0 && !g->quiet)
+		fprintf(stderr,
+		        "p11mail: %zu message%s already in the Maildir (same "
+		        "Message-ID), not fetched again\n",
+		        s->known, s->known == 1 ? " was" : "s were");
 	if (!g->quiet)
 		fprintf(stderr, "p11mail: %zu new message%s fetched into %s\n",
 		        s->fetched, s->fetched == 1 ? "" : "s", maildir);
