@@ -128,16 +128,14 @@ static int inbox_one(const struct tool_globals *g, p11mail_smime *smime,
 		st = p11mail_message_check(msg, len, &why);
 	if (st == P11MAIL_OK)
 		st = p11mail_message_summarize(msg, len, &s);
-	if (st != P11MAIL_OK) {
+	if (st == P11MAIL_OK)
+		inbox_print(g, n, e, inbox_sig(smime, s, msg, len), s);
+	else
 		tool_warn("skipped message %zu (%s): %s", n, e->id,
 		          why != NULL ? why : p11mail_strerror(st));
-		free(msg);
-		return 1;
-	}
-	inbox_print(g, n, e, inbox_sig(smime, s, msg, len), s);
 	p11mail_message_summary_free(s);
 	free(msg);
-	return 0;
+	return st != P11MAIL_OK;
 }
 
 int cmd_inbox(const struct tool_globals *g, int argc, char **argv)
