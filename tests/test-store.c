@@ -163,6 +163,20 @@ static void test_cache_newest_valid_first(void)
 	tap_check(p11mail_cache_put(st, "carol@east-clinic.test", c[0].der,
 	                            c[0].len, P11MAIL_CACHE_EXCHANGED, NULL, 0,
 	                            0) == P11MAIL_ERR_NO_CERT);
+
+	/* Searches by address: none or a malformed one is refused. */
+	certs = (struct p11mail_cert *)1;
+	n = 7;
+	tap_check(p11mail_cache_find(st, NULL, &certs, &n) ==
+	                  P11MAIL_ERR_ARGS &&
+	          certs == NULL && n == 0);
+	tap_check(p11mail_cache_find(st, "no-at-sign", &certs, &n) ==
+	          P11MAIL_ERR_ARGS);
+	tap_check(p11mail_trust_list(st, "no-at-sign", &certs, &n) ==
+	          P11MAIL_ERR_ARGS);
+	tap_check(p11mail_cache_find(st, "nobody@nowhere.test", &certs, &n) ==
+	                  P11MAIL_OK &&
+	          certs == NULL && n == 0);
 	for (int i = 0; i < 4; i++)
 		free(c[i].der);
 	p11mail_store_close(st);
