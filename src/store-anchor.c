@@ -150,13 +150,11 @@ enum p11mail_status p11mail_anchor_remove(p11mail_store *st,
 
 static int anchor_from_row(sqlite3_stmt *stmt, void *elem, void *arg)
 {
-	const char *fp = (const char *)sqlite3_column_text(stmt, 0);
 	const char *dom = (const char *)sqlite3_column_text(stmt, 1);
 	struct p11mail_anchor *a = elem;
 
 	(void)arg;
-	snprintf(a->fingerprint, sizeof(a->fingerprint), "%s",
-	         fp != NULL ? fp : "");
+	p11m_column_fingerprint(stmt, 0, a->fingerprint);
 	a->is_ca = sqlite3_column_int(stmt, 4);
 	a->not_after = sqlite3_column_int64(stmt, 5);
 	if (dom != NULL && *dom != '\0' && (a->domain = strdup(dom)) == NULL)

@@ -103,12 +103,10 @@ out:
 
 static int cert_from_row(sqlite3_stmt *stmt, void *elem, void *arg)
 {
-	const char *fp = (const char *)sqlite3_column_text(stmt, 1);
 	struct p11mail_cert *c = elem;
 
 	(void)arg;
-	snprintf(c->fingerprint, sizeof(c->fingerprint), "%s",
-	         fp != NULL ? fp : "");
+	p11m_column_fingerprint(stmt, 1, c->fingerprint);
 	c->not_before = sqlite3_column_int64(stmt, 3);
 	c->not_after = sqlite3_column_int64(stmt, 4);
 	c->key_usage = (unsigned int)sqlite3_column_int(stmt, 5);

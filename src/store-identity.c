@@ -84,12 +84,10 @@ out:
 
 static int identity_from_row(sqlite3_stmt *stmt, void *elem, void *arg)
 {
-	const char *fp = (const char *)sqlite3_column_text(stmt, 1);
 	struct p11mail_identity *id = elem;
 
 	(void)arg;
-	if (fp != NULL)
-		snprintf(id->fingerprint, sizeof(id->fingerprint), "%s", fp);
+	p11m_column_fingerprint(stmt, 1, id->fingerprint);
 	id->not_before = sqlite3_column_int64(stmt, 5);
 	id->not_after = sqlite3_column_int64(stmt, 6);
 	id->added = sqlite3_column_int64(stmt, 7);

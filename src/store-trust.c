@@ -168,14 +168,12 @@ enum p11mail_status p11mail_trust_list(p11mail_store *st, const char *address,
 static int expiring_from_row(sqlite3_stmt *stmt, void *elem, void *arg)
 {
 	const char *addr = (const char *)sqlite3_column_text(stmt, 2);
-	const char *fp = (const char *)sqlite3_column_text(stmt, 3);
 	int64_t now = *(const int64_t *)arg;
 	struct p11mail_expiring *e = elem;
 
 	e->identity = sqlite3_column_int(stmt, 0);
 	e->trusted = sqlite3_column_int(stmt, 1);
-	snprintf(e->fingerprint, sizeof(e->fingerprint), "%s",
-	         fp != NULL ? fp : "");
+	p11m_column_fingerprint(stmt, 3, e->fingerprint);
 	e->not_after = sqlite3_column_int64(stmt, 4);
 	e->expired = e->not_after <= now;
 	e->days_left = e->expired ? 0 : (long)((e->not_after - now) / 86400);

@@ -575,3 +575,10 @@ int p11m_column_text(sqlite3_stmt *stmt, int col, char **out)
 	*out = strdup((const char *)p);
 	return *out == NULL ? -1 : 0;
 }
+
+void p11m_column_fingerprint(sqlite3_stmt *stmt, int col, char hex[65])
+{
+	const unsigned char *p = sqlite3_column_text(stmt, col);
+
+	snprintf(hex, 65, "%s", p != NULL ? (const char *)p : "");
+}

@@ -132,6 +132,9 @@ int p11m_column_blob(sqlite3_stmt *stmt, int col, unsigned char **out,
 /* Copies a column text into a new string (NULL for SQL NULL). */
 int p11m_column_text(sqlite3_stmt *stmt, int col, char **out);
 
+/* Copies a fingerprint column into hex (65 bytes); "" for SQL NULL. */
+void p11m_column_fingerprint(sqlite3_stmt *stmt, int col, char hex[65]);
+
 /* The columns p11m_cert_collect expects, in order. */
 #define P11M_CERT_COLUMNS                                                      \
 	"address, fingerprint, cert, not_before, not_after, key_usage, "       \
@@ -178,5 +181,14 @@ enum p11mail_status p11m_cache_change_tx(p11mail_store *st, const char *sql,
 enum p11mail_status p11m_store_anchors_x509(p11mail_store *st,
                                             const char *domain,
                                             X509_STORE **out);
+
+/* The database file inside a store directory. */
+#define P11M_STORE_FILE "store.db"
+
+/*
+ * The schema version this p11mail writes; store.c's migrations end there,
+ * and store-check.c compares a file's version with it.
+ */
+#define P11M_STORE_SCHEMA 1
 
 #endif /* P11MAIL_STORE_H */
