@@ -587,10 +587,22 @@ struct p11mail_smime_limits {
 	size_t max_parts;   /* MIME parts (default 256) */
 	size_t max_header;  /* bytes of one header field (default 64 KiB) */
 	size_t max_certs;   /* certificates in one CMS object (default 16) */
+	size_t max_file_size; /* a file signed or encrypted by the _fd
+				 functions, which stream (default 64 GiB) */
 };
 
 /* Creates an S/MIME context.  Free with p11mail_smime_free. */
 P11MAIL_EXPORT enum p11mail_status p11mail_smime_new(p11mail_smime **out);
+
+/*
+ * The same with the token module, C_Initialize arguments, PIN source and
+ * PIN policy of cfg's [token] section (cfg may be NULL; unset values fall
+ * back to P11MAIL_MODULE and P11MAIL_INIT_ARGS).  cfg must outlive the
+ * context.
+ */
+struct p11mail_config;
+P11MAIL_EXPORT enum p11mail_status
+p11mail_smime_new_config(const struct p11mail_config *cfg, p11mail_smime **out);
 
 /* Releases the context and the key it holds; accepts NULL. */
 P11MAIL_EXPORT void p11mail_smime_free(p11mail_smime *smime);
@@ -621,6 +633,16 @@ P11MAIL_EXPORT enum p11mail_status
 p11mail_smime_add_cert(p11mail_smime *smime, const unsigned char *cert,
 		       size_t len);
 
+/*
+ * The same with the SMIMECapabilities (DER, may be NULL) the correspondent
+ * last announced: encryption to it uses AES-256-CBC when they list no
+ * AES-GCM.
+ */
+P11MAIL_EXPORT enum p11mail_status
+p11mail_smime_add_cert_caps(p11mail_smime *smime, const unsigned char *cert,
+			    size_t len, const unsigned char *caps,
+			    size_t caps_len);
+
 /* Adds every certificate of a PEM or DER file as a candidate. */
 P11MAIL_EXPORT enum p11mail_status
 p11mail_smime_add_cert_file(p11mail_smime *smime, const char *path);
@@ -647,6 +669,16 @@ p11mail_smime_sign(p11mail_smime *smime, unsigned int flags,
 		   size_t *out_len);
 
 /*
+ * Signs the message in the regular file in_fd (read from its start; it must
+ * not change meanwhile) and writes the result to out_fd at its offset.
+ * Memory stays flat in the message size: the canonical body goes through
+ * a private temporary file.  On failure out_fd may hold partial output.
+ */
+P11MAIL_EXPORT enum p11mail_status
+p11mail_smime_sign_fd(p11mail_smime *smime, unsigned int flags, int in_fd,
+		      int out_fd);
+
+/*
  * Encrypts a message to the addresses in to (none: its To and Cc) plus
  * the identity itself, signing it first with P11MAIL_SMIME_SIGN.  Every address without a
  * usable certificate is logged and the call fails with P11MAIL_ERR_NO_CERT
@@ -657,6 +689,16 @@ p11mail_smime_encrypt(p11mail_smime *smime, unsigned int flags,
 		      const char *const *to, size_t to_count,
 		      const unsigned char *in, size_t in_len,
 		      unsigned char **out, size_t *out_len);
+
+/*
+ * The same from the regular file in_fd to out_fd (as p11mail_smime_sign_fd),
+ * streaming: the plaintext and the ciphertext pass through private
+ * temporary files that have no name, never through memory as a whole.
+ */
+P11MAIL_EXPORT enum p11mail_status
+p11mail_smime_encrypt_fd(p11mail_smime *smime, unsigned int flags,
+			 const char *const *to, size_t to_count, int in_fd,
+			 int out_fd);
 
 /*
  * Decrypts a message whose root (or single wrapper) is encrypted, with the

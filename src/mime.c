@@ -5,6 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "common.h"
 #include "mime.h"
@@ -83,23 +86,15 @@ static void walk_tree(GMimeObject *obj, size_t depth, struct walk *w)
 	}
 }
 
-enum p11mail_status mime_parse(const unsigned char *buf, size_t len,
-                               const struct p11mail_smime_limits *limits,
-                               GMimeMessage **out)
+/* Parses stream (consumed) within the limits but for the size. */
+static enum p11mail_status
+parse_stream(GMimeStream *stream, const struct p11mail_smime_limits *limits,
+             GMimeMessage **out)
 {
-	GMimeStream *stream = NULL;
 	GMimeParser *parser = NULL;
 	GMimeMessage *msg = NULL;
 	struct walk w = {limits, 0, P11MAIL_OK};
 
-	*out = NULL;
-	mime_init();
-	if (len > limits->max_size) {
-		p11m_log(P11MAIL_LOG_ERROR, "message larger than %zu bytes",
-		         limits->max_size);
-		return P11MAIL_ERR_LIMIT;
-	}
-	stream = g_mime_stream_mem_new_with_buffer((const char *)buf, len);
 	parser = g_mime_parser_new_with_stream(stream);
 	g_mime_parser_set_format(parser, GMIME_FORMAT_MESSAGE);
 	msg = g_mime_parser_construct_message(parser, NULL);
@@ -127,6 +122,50 @@ out:
 	g_object_unref(parser);
 	g_object_unref(stream);
 	return w.st;
+}
+
+static enum p11mail_status too_large(size_t max)
+{
+	p11m_log(P11MAIL_LOG_ERROR, "message larger than %zu bytes", max);
+	return P11MAIL_ERR_LIMIT;
+}
+
+enum p11mail_status mime_parse(const unsigned char *buf, size_t len,
+                               const struct p11mail_smime_limits *limits,
+                               GMimeMessage **out)
+{
+	*out = NULL;
+	mime_init();
+	if (len > limits->max_size)
+		return too_large(limits->max_size);
+	return parse_stream(
+	        g_mime_stream_mem_new_with_buffer((const char *)buf, len),
+	        limits, out);
+}
+
+enum p11mail_status mime_parse_fd(int fd, size_t max_size,
+                                  const struct p11mail_smime_limits *limits,
+                                  GMimeMessage **out)
+{
+	struct stat sb;
+	int copy;
+
+	*out = NULL;
+	mime_init();
+	if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+		p11m_log(P11MAIL_LOG_ERROR, "the input is not a regular file");
+		return P11MAIL_ERR_ARGS;
+	}
+	if ((uintmax_t)sb.st_size > max_size)
+		return too_large(max_size);
+	copy = dup(fd);
+	if (copy < 0 || lseek(copy, 0, SEEK_SET) != 0) {
+		if (copy >= 0)
+			close(copy);
+		return P11MAIL_ERR_IO;
+	}
+	/* the parts stay in the file: GMime keeps only their offsets */
+	return parse_stream(g_mime_stream_fs_new(copy), limits, out);
 }
 
 static int is_text(GMimeObject *obj)
@@ -214,28 +253,54 @@ static enum p11mail_status stream_bytes(GMimeStreamMem *mem,
 	return P11MAIL_OK;
 }
 
+/* Writes obj to sink through a LF-to-CRLF filter; P11MAIL_OK or ERR_IO. */
+static enum p11mail_status write_crlf(GMimeObject *obj, GMimeStream *sink)
+{
+	GMimeFormatOptions *opts = crlf_options();
+	GMimeStream *filtered = g_mime_stream_filter_new(sink);
+	GMimeFilter *crlf = g_mime_filter_unix2dos_new(FALSE);
+	enum p11mail_status st = P11MAIL_ERR_IO;
+
+	g_mime_stream_filter_add(GMIME_STREAM_FILTER(filtered), crlf);
+	g_object_unref(crlf);
+	if (g_mime_object_write_to_stream(obj, opts, filtered) >= 0 &&
+	    g_mime_stream_flush(filtered) >= 0)
+		st = P11MAIL_OK;
+	g_object_unref(filtered);
+	g_mime_format_options_free(opts);
+	return st;
+}
+
 enum p11mail_status mime_to_crlf(GMimeObject *obj, unsigned char **out,
                                  size_t *out_len)
 {
-	GMimeFormatOptions *opts = crlf_options();
 	GMimeStream *mem = g_mime_stream_mem_new();
-	GMimeStream *filtered = g_mime_stream_filter_new(mem);
-	GMimeFilter *crlf = g_mime_filter_unix2dos_new(FALSE);
-	enum p11mail_status st = P11MAIL_ERR_FORMAT;
+	enum p11mail_status st;
 
 	*out = NULL;
 	*out_len = 0;
-	g_mime_stream_filter_add(GMIME_STREAM_FILTER(filtered), crlf);
-	g_object_unref(crlf);
-	if (g_mime_object_write_to_stream(obj, opts, filtered) < 0 ||
-	    g_mime_stream_flush(filtered) < 0)
-		goto out;
-	st = stream_bytes(GMIME_STREAM_MEM(mem), out, out_len);
-
-out:
-	g_object_unref(filtered);
+	st = write_crlf(obj, mem);
+	if (st == P11MAIL_OK)
+		st = stream_bytes(GMIME_STREAM_MEM(mem), out, out_len);
+	else
+		st = P11MAIL_ERR_FORMAT;
 	g_object_unref(mem);
-	g_mime_format_options_free(opts);
+	return st;
+}
+
+enum p11mail_status mime_to_crlf_fd(GMimeObject *obj, int fd)
+{
+	GMimeStream *fs;
+	enum p11mail_status st;
+	int copy = dup(fd);
+
+	if (copy < 0)
+		return P11MAIL_ERR_IO;
+	fs = g_mime_stream_fs_new(copy);
+	st = write_crlf(obj, fs);
+	if (st == P11MAIL_OK && g_mime_stream_flush(fs) < 0)
+		st = P11MAIL_ERR_IO;
+	g_object_unref(fs);
 	return st;
 }
 

@@ -24,6 +24,15 @@ enum p11mail_status mime_parse(const unsigned char *buf, size_t len,
                                GMimeMessage **out);
 
 /*
+ * The same from a regular file (fd, read from its start; it must stay open
+ * and unchanged while the message is used): part contents stay in the
+ * file.  max_size replaces limits->max_size.
+ */
+enum p11mail_status mime_parse_fd(int fd, size_t max_size,
+                                  const struct p11mail_smime_limits *limits,
+                                  GMimeMessage **out);
+
+/*
  * Re-encodes every leaf of entity so that it is 7-bit clean: text as
  * quoted-printable (line structure kept, so that CRLF is canonical),
  * anything else as base64.
@@ -33,6 +42,12 @@ void mime_prepare_for_signing(GMimeObject *entity);
 /* Serializes obj with CRLF line ends into a new buffer (free()). */
 enum p11mail_status mime_to_crlf(GMimeObject *obj, unsigned char **out,
                                  size_t *out_len);
+
+/*
+ * Writes obj with CRLF line ends to fd at its current offset, streaming.
+ * Returns P11MAIL_OK or P11MAIL_ERR_IO.
+ */
+enum p11mail_status mime_to_crlf_fd(GMimeObject *obj, int fd);
 
 /*
  * Writes the message's own header fields (not MIME-Version or Content-*)

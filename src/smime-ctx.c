@@ -16,6 +16,7 @@
 
 #include "certcheck.h"
 #include "common.h"
+#include "conf.h"
 #include "mime.h"
 #include "smime.h"
 
@@ -25,16 +26,25 @@ static const struct p11mail_smime_limits default_limits = {
         .max_parts = 256,
         .max_header = 64u << 10,
         .max_certs = 16,
+        .max_file_size = (size_t)64 << 30,
 };
 
-/* Token settings for the provider; P11MAIL_MODULE picks a module. */
-static enum p11mail_status make_libctx(p11mail_smime *smime)
+/*
+ * Token settings for the provider: the configuration's [token] section
+ * when given, else P11MAIL_MODULE and P11MAIL_INIT_ARGS.
+ */
+static enum p11mail_status make_libctx(p11mail_smime *smime,
+                                       const struct p11mail_config *cfg)
 {
 	struct tok_options opts = {0};
 	enum p11mail_status st;
 
-	opts.module_path = p11m_getenv("P11MAIL_MODULE");
-	opts.init_args = p11m_getenv("P11MAIL_INIT_ARGS");
+	if (cfg != NULL)
+		p11m_config_token_options(cfg, &opts);
+	if (opts.module_path == NULL)
+		opts.module_path = p11m_getenv("P11MAIL_MODULE");
+	if (opts.init_args == NULL)
+		opts.init_args = p11m_getenv("P11MAIL_INIT_ARGS");
 	st = p11m_libctx_new(&opts, &smime->lc);
 	if (st == P11MAIL_OK)
 		smime->libctx = p11m_libctx_get(smime->lc);
@@ -54,6 +64,12 @@ void smime_log_openssl(const char *what)
 
 enum p11mail_status p11mail_smime_new(p11mail_smime **out)
 {
+	return p11mail_smime_new_config(NULL, out);
+}
+
+enum p11mail_status p11mail_smime_new_config(const struct p11mail_config *cfg,
+                                             p11mail_smime **out)
+{
 	p11mail_smime *smime;
 	enum p11mail_status st;
 
@@ -65,7 +81,7 @@ enum p11mail_status p11mail_smime_new(p11mail_smime **out)
 	smime->anchors = sk_X509_new_null();
 	smime->chain = sk_X509_new_null();
 	smime->limits = default_limits;
-	st = make_libctx(smime);
+	st = make_libctx(smime, cfg);
 	if (st == P11MAIL_OK &&
 	    (smime->anchors == NULL || smime->chain == NULL))
 		st = P11MAIL_ERR_NOMEM;
@@ -115,6 +131,7 @@ void p11mail_smime_set_limits(p11mail_smime *smime,
 	LIMIT_OR_DEFAULT(max_parts);
 	LIMIT_OR_DEFAULT(max_header);
 	LIMIT_OR_DEFAULT(max_certs);
+	LIMIT_OR_DEFAULT(max_file_size);
 }
 
 /* Reads PEM certificates from bio until none is left. */
@@ -326,6 +343,7 @@ static enum p11mail_status add_candidate(p11mail_smime *smime, const char *addr,
 	X509_up_ref(cert);
 	grown[smime->candidate_count].address = copy;
 	grown[smime->candidate_count].cert = cert;
+	grown[smime->candidate_count].no_gcm = 0;
 	smime->candidate_count++;
 	return P11MAIL_OK;
 }
@@ -374,6 +392,49 @@ enum p11mail_status p11mail_smime_add_cert(p11mail_smime *smime,
 	if (st == P11MAIL_OK)
 		st = add_candidates(smime, certs);
 	sk_X509_pop_free(certs, X509_free);
+	return st;
+}
+
+/* True unless caps (SMIMECapabilities DER) is readable and lacks GCM. */
+static int caps_allow_gcm(const unsigned char *caps, size_t len)
+{
+	const unsigned char *p = caps;
+	STACK_OF(X509_ALGOR) * algs;
+	int gcm = 0;
+
+	if (caps == NULL || len == 0 || len > LONG_MAX)
+		return 1;
+	algs = d2i_X509_ALGORS(NULL, &p, (long)len);
+	if (algs == NULL) {
+		ERR_clear_error();
+		return 1; /* unknown: the default stands */
+	}
+	for (int i = 0; !gcm && i < sk_X509_ALGOR_num(algs); i++) {
+		const ASN1_OBJECT *obj = NULL;
+		int nid;
+
+		X509_ALGOR_get0(&obj, NULL, NULL, sk_X509_ALGOR_value(algs, i));
+		nid = OBJ_obj2nid(obj);
+		gcm = nid == NID_aes_128_gcm || nid == NID_aes_192_gcm ||
+		      nid == NID_aes_256_gcm;
+	}
+	sk_X509_ALGOR_pop_free(algs, X509_ALGOR_free);
+	return gcm;
+}
+
+enum p11mail_status p11mail_smime_add_cert_caps(p11mail_smime *smime,
+                                                const unsigned char *cert,
+                                                size_t len,
+                                                const unsigned char *caps,
+                                                size_t caps_len)
+{
+	size_t before = smime->candidate_count;
+	enum p11mail_status st = p11mail_smime_add_cert(smime, cert, len);
+	int no_gcm = !caps_allow_gcm(caps, caps_len);
+
+	for (size_t i = before; st == P11MAIL_OK && i < smime->candidate_count;
+	     i++)
+		smime->candidates[i].no_gcm = no_gcm;
 	return st;
 }
 

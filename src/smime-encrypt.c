@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <openssl/ec.h>
 #include <openssl/rsa.h>
@@ -31,8 +32,10 @@ static int usable_for_encryption(p11mail_smime *smime, X509_STORE *anchors,
 }
 
 /* Finds a usable certificate for addr among the candidates (borrowed). */
-static X509 *pick_candidate(p11mail_smime *smime, X509_STORE *anchors,
-                            const char *addr, char *problem, size_t size)
+static struct smime_candidate *pick_candidate(p11mail_smime *smime,
+                                              X509_STORE *anchors,
+                                              const char *addr, char *problem,
+                                              size_t size)
 {
 	snprintf(problem, size, "no certificate is known for this address");
 	for (size_t i = 0; i < smime->candidate_count; i++) {
@@ -42,27 +45,34 @@ static X509 *pick_candidate(p11mail_smime *smime, X509_STORE *anchors,
 			continue;
 		if (usable_for_encryption(smime, anchors, c->cert, problem,
 		                          size))
-			return c->cert;
+			return c;
 	}
 	return NULL;
 }
 
-static X509 *find_recipient(p11mail_smime *smime, X509_STORE *anchors,
-                            const char *addr, char *problem, size_t size)
+static struct smime_candidate *find_recipient(p11mail_smime *smime,
+                                              X509_STORE *anchors,
+                                              const char *addr, char *problem,
+                                              size_t size)
 {
-	X509 *cert = pick_candidate(smime, anchors, addr, problem, size);
+	struct smime_candidate *c =
+	        pick_candidate(smime, anchors, addr, problem, size);
 
-	if (cert != NULL || !smime->have_source || smime->source.lookup == NULL)
-		return cert;
+	if (c != NULL || !smime->have_source || smime->source.lookup == NULL)
+		return c;
 	if (smime->source.lookup(smime->source.arg, smime, addr) != P11MAIL_OK)
 		return NULL;
 	return pick_candidate(smime, anchors, addr, problem, size);
 }
 
-/* Collects a certificate for every address; logs each failure. */
+/*
+ * Collects a certificate for every address; logs each failure.  *flags
+ * gains P11MAIL_SMIME_CBC when a recipient announced no AES-GCM.
+ */
 static enum p11mail_status collect_recipients(p11mail_smime *smime,
                                               const char *const *to, size_t n,
-                                              STACK_OF(X509) * out)
+                                              STACK_OF(X509) * out,
+                                              unsigned int *flags)
 {
 	X509_STORE *anchors = NULL;
 	char problem[256];
@@ -73,16 +83,24 @@ static enum p11mail_status collect_recipients(p11mail_smime *smime,
 	if (st != P11MAIL_OK)
 		return st;
 	for (size_t i = 0; i < n; i++) {
-		X509 *cert = find_recipient(smime, anchors, to[i], problem,
-		                            sizeof(problem));
+		struct smime_candidate *c = find_recipient(
+		        smime, anchors, to[i], problem, sizeof(problem));
 
-		if (cert == NULL) {
+		if (c == NULL) {
 			p11m_log(P11MAIL_LOG_ERROR,
 			         "%s: %s; repeat the signed-mail exchange to "
 			         "get a current certificate",
 			         to[i], problem);
 			missing++;
-		} else if (!sk_X509_push(out, cert)) {
+			continue;
+		}
+		if (c->no_gcm && !(*flags & P11MAIL_SMIME_CBC)) {
+			p11m_log(P11MAIL_LOG_INFO,
+			         "%s announced no AES-GCM: using AES-256-CBC",
+			         to[i]);
+			*flags |= P11MAIL_SMIME_CBC;
+		}
+		if (!sk_X509_push(out, c->cert)) {
 			st = P11MAIL_ERR_NOMEM;
 			break;
 		}
@@ -96,7 +114,8 @@ static enum p11mail_status collect_recipients(p11mail_smime *smime,
 /* Without explicit recipients, To and Cc of the message name them. */
 static enum p11mail_status collect_from_headers(p11mail_smime *smime,
                                                 GMimeMessage *msg,
-                                                STACK_OF(X509) * out)
+                                                STACK_OF(X509) * out,
+                                                unsigned int *flags)
 {
 	char *list = mime_recipients(msg), *save = NULL, *addr;
 	const char **to = NULL;
@@ -117,7 +136,7 @@ static enum p11mail_status collect_from_headers(p11mail_smime *smime,
 		st = P11MAIL_ERR_NO_CERT;
 		goto out;
 	}
-	st = collect_recipients(smime, to, n, out);
+	st = collect_recipients(smime, to, n, out, flags);
 
 out:
 	free(to);
@@ -186,18 +205,23 @@ static int add_recipient(p11mail_smime *smime, CMS_ContentInfo *cms, X509 *x,
 	return !oaep || set_oaep(smime, ri);
 }
 
-static enum p11mail_status encrypt_der(p11mail_smime *smime, unsigned int flags,
-                                       STACK_OF(X509) * recips,
-                                       const unsigned char *in, size_t len,
-                                       unsigned char **out, size_t *out_len)
+/*
+ * Encrypts the file fd into the file der_fd, streaming through
+ * i2d_CMS_bio_stream: the content is enciphered chunk by chunk into
+ * indefinite-length BER and the GCM tag is written at the end.
+ */
+static enum p11mail_status encrypt_stream(p11mail_smime *smime,
+                                          unsigned int flags,
+                                          STACK_OF(X509) * recips, int fd,
+                                          int der_fd)
 {
 	const char *name =
 	        flags & P11MAIL_SMIME_CBC ? "AES-256-CBC" : "AES-256-GCM";
 	EVP_CIPHER *cipher =
 	        EVP_CIPHER_fetch(smime->libctx, name, smime->propq);
-	unsigned int cflags = CMS_BINARY | CMS_PARTIAL;
+	unsigned int cflags = CMS_BINARY | CMS_PARTIAL | CMS_STREAM;
 	CMS_ContentInfo *cms = NULL;
-	BIO *data = NULL;
+	BIO *data = NULL, *der = NULL;
 	enum p11mail_status st = P11MAIL_ERR_CRYPTO;
 
 	if (cipher == NULL)
@@ -209,25 +233,28 @@ static enum p11mail_status encrypt_der(p11mail_smime *smime, unsigned int flags,
 	for (int i = 0; i < sk_X509_num(recips); i++)
 		if (!add_recipient(smime, cms, sk_X509_value(recips, i), flags))
 			goto out;
-	data = BIO_new_mem_buf(in, (int)len);
-	if (data == NULL || !CMS_final(cms, data, NULL, cflags))
+	data = smime_fd_bio(fd);
+	der = BIO_new_fd(der_fd, BIO_NOCLOSE);
+	if (data == NULL || der == NULL ||
+	    !i2d_CMS_bio_stream(der, cms, data, (int)cflags))
 		goto out;
-	st = smime_cms_der(cms, out, out_len);
+	st = BIO_flush(der) == 1 ? P11MAIL_OK : P11MAIL_ERR_IO;
 
 out:
 	if (st != P11MAIL_OK)
 		p11m_log(P11MAIL_LOG_ERROR, "encryption failed");
 	smime_log_openssl("encrypt");
+	BIO_free(der);
 	BIO_free(data);
 	CMS_ContentInfo_free(cms);
 	EVP_CIPHER_free(cipher);
 	return st;
 }
 
-/* The entity to encrypt: signed first when asked, CRLF in any case. */
+/* Writes the entity to encrypt into fd: signed first when asked, CRLF. */
 static enum p11mail_status inner_entity(p11mail_smime *smime,
                                         unsigned int flags, GMimeMessage *msg,
-                                        unsigned char **out, size_t *out_len)
+                                        int fd)
 {
 	GMimeObject *entity = g_mime_message_get_mime_part(msg);
 	BIO *bio;
@@ -235,39 +262,67 @@ static enum p11mail_status inner_entity(p11mail_smime *smime,
 
 	if (!(flags & P11MAIL_SMIME_SIGN)) {
 		mime_prepare_for_signing(entity);
-		return mime_to_crlf(entity, out, out_len);
+		return mime_to_crlf_fd(entity, fd);
 	}
-	bio = BIO_new(BIO_s_mem());
+	bio = smime_out_bio(fd);
 	if (bio == NULL)
 		return P11MAIL_ERR_NOMEM;
 	st = smime_sign_entity(smime, flags, entity, bio);
-	if (st == P11MAIL_OK)
-		st = smime_bio_take(bio, out, out_len);
-	BIO_free(bio);
+	if (st == P11MAIL_OK && BIO_flush(bio) != 1)
+		st = P11MAIL_ERR_IO;
+	BIO_free_all(bio);
 	return st;
 }
 
-static enum p11mail_status write_message(GMimeMessage *msg, unsigned int flags,
-                                         const unsigned char *der,
-                                         size_t der_len, unsigned char **out,
-                                         size_t *out_len)
+/* Every check before anything is encrypted: all or nothing. */
+static enum p11mail_status recipients(p11mail_smime *smime,
+                                      const char *const *to, size_t to_count,
+                                      GMimeMessage *msg, STACK_OF(X509) * out,
+                                      unsigned int *flags)
 {
-	BIO *bio = BIO_new(BIO_s_mem());
 	enum p11mail_status st;
 
-	if (bio == NULL)
-		return P11MAIL_ERR_NOMEM;
-	st = mime_write_outer_headers(msg, bio);
-	if (st == P11MAIL_OK && BIO_puts(bio, "MIME-Version: 1.0\r\n") <= 0)
+	if (to_count > 0)
+		st = collect_recipients(smime, to, to_count, out, flags);
+	else
+		st = collect_from_headers(smime, msg, out, flags);
+	if (st == P11MAIL_OK)
+		st = add_self(smime, out);
+	return st;
+}
+
+/* Writes msg encrypted to recips on out: its own headers, then the CMS. */
+static enum p11mail_status encrypt_message(p11mail_smime *smime,
+                                           unsigned int flags,
+                                           STACK_OF(X509) * recips,
+                                           GMimeMessage *msg, BIO *out)
+{
+	int fd = smime_tmpfile(), der_fd = smime_tmpfile();
+	enum p11mail_status st = P11MAIL_ERR_IO;
+
+	if (fd < 0 || der_fd < 0)
+		goto out;
+	st = inner_entity(smime, flags, msg, fd);
+	if (st == P11MAIL_OK)
+		st = encrypt_stream(smime, flags, recips, fd, der_fd);
+	/* the plaintext is no longer needed: drop it before writing */
+	if (fd >= 0 && ftruncate(fd, 0) != 0 && st == P11MAIL_OK)
 		st = P11MAIL_ERR_IO;
 	if (st == P11MAIL_OK)
-		st = smime_write_pkcs7_mime(flags & P11MAIL_SMIME_CBC
-		                                    ? "enveloped-data"
-		                                    : "authEnveloped-data",
-		                            der, der_len, bio);
+		st = mime_write_outer_headers(msg, out);
+	if (st == P11MAIL_OK && BIO_puts(out, "MIME-Version: 1.0\r\n") <= 0)
+		st = P11MAIL_ERR_IO;
 	if (st == P11MAIL_OK)
-		st = smime_bio_take(bio, out, out_len);
-	BIO_free(bio);
+		st = smime_write_pkcs7_mime_fd(flags & P11MAIL_SMIME_CBC
+		                                       ? "enveloped-data"
+		                                       : "authEnveloped-data",
+		                               der_fd, out);
+
+out:
+	if (fd >= 0)
+		close(fd);
+	if (der_fd >= 0)
+		close(der_fd);
 	return st;
 }
 
@@ -279,8 +334,7 @@ p11mail_smime_encrypt(p11mail_smime *smime, unsigned int flags,
 {
 	GMimeMessage *msg = NULL;
 	STACK_OF(X509) *recips = sk_X509_new_null();
-	unsigned char *entity = NULL, *der = NULL;
-	size_t entity_len = 0, der_len = 0;
+	BIO *bio = NULL;
 	enum p11mail_status st;
 
 	*out = NULL;
@@ -288,29 +342,47 @@ p11mail_smime_encrypt(p11mail_smime *smime, unsigned int flags,
 	if (recips == NULL)
 		return P11MAIL_ERR_NOMEM;
 	st = mime_parse(in, in_len, &smime->limits, &msg);
-	if (st != P11MAIL_OK)
-		goto out;
-
-	/* every check before anything is encrypted: all or nothing */
-	if (to_count > 0)
-		st = collect_recipients(smime, to, to_count, recips);
-	else
-		st = collect_from_headers(smime, msg, recips);
 	if (st == P11MAIL_OK)
-		st = add_self(smime, recips);
-	if (st != P11MAIL_OK)
-		goto out;
-
-	st = inner_entity(smime, flags, msg, &entity, &entity_len);
+		st = recipients(smime, to, to_count, msg, recips, &flags);
+	if (st == P11MAIL_OK && (bio = BIO_new(BIO_s_mem())) == NULL)
+		st = P11MAIL_ERR_NOMEM;
 	if (st == P11MAIL_OK)
-		st = encrypt_der(smime, flags, recips, entity, entity_len, &der,
-		                 &der_len);
+		st = encrypt_message(smime, flags, recips, msg, bio);
 	if (st == P11MAIL_OK)
-		st = write_message(msg, flags, der, der_len, out, out_len);
+		st = smime_bio_take(bio, out, out_len);
 
-out:
-	OPENSSL_free(der);
-	p11m_secure_free(entity, entity_len);
+	BIO_free(bio);
+	sk_X509_free(recips);
+	if (msg != NULL)
+		g_object_unref(msg);
+	return st;
+}
+
+enum p11mail_status p11mail_smime_encrypt_fd(p11mail_smime *smime,
+                                             unsigned int flags,
+                                             const char *const *to,
+                                             size_t to_count, int in_fd,
+                                             int out_fd)
+{
+	GMimeMessage *msg = NULL;
+	STACK_OF(X509) *recips = sk_X509_new_null();
+	BIO *bio = NULL;
+	enum p11mail_status st;
+
+	if (recips == NULL)
+		return P11MAIL_ERR_NOMEM;
+	st = mime_parse_fd(in_fd, smime->limits.max_file_size, &smime->limits,
+	                   &msg);
+	if (st == P11MAIL_OK)
+		st = recipients(smime, to, to_count, msg, recips, &flags);
+	if (st == P11MAIL_OK && (bio = smime_out_bio(out_fd)) == NULL)
+		st = P11MAIL_ERR_NOMEM;
+	if (st == P11MAIL_OK)
+		st = encrypt_message(smime, flags, recips, msg, bio);
+	if (st == P11MAIL_OK && BIO_flush(bio) != 1)
+		st = P11MAIL_ERR_IO;
+
+	BIO_free_all(bio);
 	sk_X509_free(recips);
 	if (msg != NULL)
 		g_object_unref(msg);

@@ -23,6 +23,10 @@ enum p11mail_status smime_write_pkcs7_mime(const char *smime_type,
                                            const unsigned char *der,
                                            size_t der_len, BIO *out);
 
+/* The same with the DER (or BER) read from the file der_fd. */
+enum p11mail_status smime_write_pkcs7_mime_fd(const char *smime_type,
+                                              int der_fd, BIO *out);
+
 /* A fresh random MIME boundary of the form "p11mail-<24 hex digits>". */
 enum p11mail_status smime_boundary(p11mail_smime *smime, char out[40]);
 

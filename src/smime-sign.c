@@ -7,6 +7,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <openssl/rand.h>
 #include <openssl/rsa.h>
@@ -71,20 +72,11 @@ static CMS_SignerInfo *add_signer(p11mail_smime *smime, CMS_ContentInfo *cms,
 	return si;
 }
 
-enum p11mail_status smime_sign_der(p11mail_smime *smime, unsigned int flags,
-                                   const unsigned char *in, size_t len,
-                                   unsigned char **out, size_t *out_len)
+/* The identity must exist and its certificate allow signing now. */
+static enum p11mail_status check_identity(p11mail_smime *smime)
 {
-	int detached = !(flags & P11MAIL_SMIME_OPAQUE);
-	unsigned int cflags =
-	        CMS_BINARY | CMS_PARTIAL | (detached ? CMS_DETACHED : 0);
-	CMS_ContentInfo *cms = NULL;
-	BIO *data = NULL;
 	char problem[256];
-	enum p11mail_status st = P11MAIL_ERR_CRYPTO;
 
-	*out = NULL;
-	*out_len = 0;
 	if (smime->key == NULL || smime->cert == NULL) {
 		p11m_log(P11MAIL_LOG_ERROR, "no signing identity was given");
 		return P11MAIL_ERR_NO_KEY;
@@ -95,6 +87,27 @@ enum p11mail_status smime_sign_der(p11mail_smime *smime, unsigned int flags,
 		         problem);
 		return P11MAIL_ERR_NO_CERT;
 	}
+	return P11MAIL_OK;
+}
+
+/*
+ * Detached: CMS_final digests the file in chunks.  Opaque: the content
+ * is streamed into indefinite-length BER, which RFC 5652 allows.
+ */
+enum p11mail_status smime_sign_stream(p11mail_smime *smime, unsigned int flags,
+                                      int fd, int der_fd)
+{
+	int detached = !(flags & P11MAIL_SMIME_OPAQUE);
+	unsigned int cflags = CMS_BINARY | CMS_PARTIAL |
+	                      (detached ? CMS_DETACHED : CMS_STREAM);
+	CMS_ContentInfo *cms = NULL;
+	BIO *data = NULL, *der = NULL;
+	enum p11mail_status st;
+
+	st = check_identity(smime);
+	if (st != P11MAIL_OK)
+		return st;
+	st = P11MAIL_ERR_CRYPTO;
 	cms = CMS_sign_ex(NULL, NULL, NULL, NULL, cflags, smime->libctx,
 	                  smime->propq);
 	if (cms == NULL || add_signer(smime, cms, flags) == NULL)
@@ -103,15 +116,23 @@ enum p11mail_status smime_sign_der(p11mail_smime *smime, unsigned int flags,
 		if (!CMS_add1_cert(cms, sk_X509_value(smime->chain, i)))
 			goto out;
 
-	data = BIO_new_mem_buf(in, (int)len);
-	if (data == NULL || !CMS_final(cms, data, NULL, cflags)) {
+	data = smime_fd_bio(fd);
+	der = BIO_new_fd(der_fd, BIO_NOCLOSE);
+	if (data == NULL || der == NULL) {
+		st = P11MAIL_ERR_IO;
+		goto out;
+	}
+	if (detached ? !CMS_final(cms, data, NULL, cflags) ||
+	                       i2d_CMS_bio(der, cms) <= 0
+	             : !i2d_CMS_bio_stream(der, cms, data, (int)cflags)) {
 		p11m_log(P11MAIL_LOG_ERROR, "signing failed");
 		goto out;
 	}
-	st = smime_cms_der(cms, out, out_len);
+	st = BIO_flush(der) == 1 ? P11MAIL_OK : P11MAIL_ERR_IO;
 
 out:
 	smime_log_openssl("sign");
+	BIO_free(der);
 	BIO_free(data);
 	CMS_ContentInfo_free(cms);
 	return st;
@@ -130,10 +151,8 @@ enum p11mail_status smime_boundary(p11mail_smime *smime, char out[40])
 }
 
 static enum p11mail_status write_detached(p11mail_smime *smime,
-                                          unsigned int flags,
-                                          const unsigned char *entity,
-                                          size_t len, const unsigned char *der,
-                                          size_t der_len, BIO *out)
+                                          unsigned int flags, int entity_fd,
+                                          int der_fd, BIO *out)
 {
 	char b[40];
 	enum p11mail_status st = smime_boundary(smime, b);
@@ -146,8 +165,10 @@ static enum p11mail_status write_detached(p11mail_smime *smime,
 	               "\tmicalg=%s; boundary=\"%s\"\r\n\r\n"
 	               "This is an S/MIME signed message.\r\n\r\n--%s\r\n",
 	               flags & P11MAIL_SMIME_SHA512 ? "sha-512" : "sha-256", b,
-	               b) <= 0 ||
-	    BIO_write(out, entity, (int)len) != (int)len ||
+	               b) <= 0)
+		return P11MAIL_ERR_IO;
+	st = smime_copy_fd(entity_fd, out);
+	if (st == P11MAIL_OK &&
 	    BIO_printf(out,
 	               "\r\n--%s\r\n"
 	               "Content-Type: application/pkcs7-signature; "
@@ -156,24 +177,39 @@ static enum p11mail_status write_detached(p11mail_smime *smime,
 	               "Content-Disposition: attachment; "
 	               "filename=\"smime.p7s\"\r\n\r\n",
 	               b) <= 0)
-		return P11MAIL_ERR_IO;
-	st = smime_base64_crlf(der, der_len, out);
+		st = P11MAIL_ERR_IO;
+	if (st == P11MAIL_OK)
+		st = smime_base64_fd(der_fd, out);
 	if (st == P11MAIL_OK && BIO_printf(out, "--%s--\r\n", b) <= 0)
 		st = P11MAIL_ERR_IO;
 	return st;
+}
+
+/* Headers of an application/pkcs7-mime entity of the given smime-type. */
+static int pkcs7_mime_headers(const char *smime_type, BIO *out)
+{
+	return BIO_printf(out,
+	                  "Content-Type: application/pkcs7-mime; "
+	                  "smime-type=%s;\r\n\tname=\"smime.p7m\"\r\n"
+	                  "Content-Transfer-Encoding: base64\r\n"
+	                  "Content-Disposition: attachment; "
+	                  "filename=\"smime.p7m\"\r\n\r\n",
+	                  smime_type) > 0;
+}
+
+enum p11mail_status smime_write_pkcs7_mime_fd(const char *smime_type,
+                                              int der_fd, BIO *out)
+{
+	if (!pkcs7_mime_headers(smime_type, out))
+		return P11MAIL_ERR_IO;
+	return smime_base64_fd(der_fd, out);
 }
 
 enum p11mail_status smime_write_pkcs7_mime(const char *smime_type,
                                            const unsigned char *der,
                                            size_t der_len, BIO *out)
 {
-	if (BIO_printf(out,
-	               "Content-Type: application/pkcs7-mime; "
-	               "smime-type=%s;\r\n\tname=\"smime.p7m\"\r\n"
-	               "Content-Transfer-Encoding: base64\r\n"
-	               "Content-Disposition: attachment; "
-	               "filename=\"smime.p7m\"\r\n\r\n",
-	               smime_type) <= 0)
+	if (!pkcs7_mime_headers(smime_type, out))
 		return P11MAIL_ERR_IO;
 	return smime_base64_crlf(der, der_len, out);
 }
@@ -181,26 +217,34 @@ enum p11mail_status smime_write_pkcs7_mime(const char *smime_type,
 enum p11mail_status smime_sign_entity(p11mail_smime *smime, unsigned int flags,
                                       GMimeObject *entity, BIO *out)
 {
-	unsigned char *bytes = NULL, *der = NULL;
-	size_t len = 0, der_len = 0;
-	enum p11mail_status st;
+	int fd = -1, der_fd = -1;
+	enum p11mail_status st = check_identity(smime);
 
-	mime_prepare_for_signing(entity);
-	st = mime_to_crlf(entity, &bytes, &len);
 	if (st != P11MAIL_OK)
+		return st;
+	st = P11MAIL_ERR_IO;
+	fd = smime_tmpfile();
+	der_fd = smime_tmpfile();
+	if (fd < 0 || der_fd < 0)
 		goto out;
-	st = smime_sign_der(smime, flags, bytes, len, &der, &der_len);
+
+	/* the signed bytes are exactly those written to the file */
+	mime_prepare_for_signing(entity);
+	st = mime_to_crlf_fd(entity, fd);
+	if (st == P11MAIL_OK)
+		st = smime_sign_stream(smime, flags, fd, der_fd);
 	if (st != P11MAIL_OK)
 		goto out;
 	if (flags & P11MAIL_SMIME_OPAQUE)
-		st = smime_write_pkcs7_mime("signed-data", der, der_len, out);
+		st = smime_write_pkcs7_mime_fd("signed-data", der_fd, out);
 	else
-		st = write_detached(smime, flags, bytes, len, der, der_len,
-		                    out);
+		st = write_detached(smime, flags, fd, der_fd, out);
 
 out:
-	OPENSSL_free(der);
-	free(bytes);
+	if (fd >= 0)
+		close(fd);
+	if (der_fd >= 0)
+		close(der_fd);
 	return st;
 }
 
@@ -243,6 +287,23 @@ out:
 	free(sender);
 }
 
+/* Writes msg signed to out: its own headers, then the signed entity. */
+static enum p11mail_status sign_message(p11mail_smime *smime,
+                                        unsigned int flags, GMimeMessage *msg,
+                                        BIO *out)
+{
+	enum p11mail_status st;
+
+	warn_sender(smime, msg);
+	st = mime_write_outer_headers(msg, out);
+	if (st == P11MAIL_OK && BIO_puts(out, "MIME-Version: 1.0\r\n") <= 0)
+		st = P11MAIL_ERR_IO;
+	if (st == P11MAIL_OK)
+		st = smime_sign_entity(smime, flags,
+		                       g_mime_message_get_mime_part(msg), out);
+	return st;
+}
+
 enum p11mail_status p11mail_smime_sign(p11mail_smime *smime, unsigned int flags,
                                        const unsigned char *in, size_t in_len,
                                        unsigned char **out, size_t *out_len)
@@ -261,18 +322,40 @@ enum p11mail_status p11mail_smime_sign(p11mail_smime *smime, unsigned int flags,
 		st = P11MAIL_ERR_NOMEM;
 		goto out;
 	}
-	warn_sender(smime, msg);
-	st = mime_write_outer_headers(msg, bio);
-	if (st == P11MAIL_OK && BIO_puts(bio, "MIME-Version: 1.0\r\n") <= 0)
-		st = P11MAIL_ERR_IO;
-	if (st == P11MAIL_OK)
-		st = smime_sign_entity(smime, flags,
-		                       g_mime_message_get_mime_part(msg), bio);
+	st = sign_message(smime, flags, msg, bio);
 	if (st == P11MAIL_OK)
 		st = smime_bio_take(bio, out, out_len);
 
 out:
 	BIO_free(bio);
+	if (msg != NULL)
+		g_object_unref(msg);
+	return st;
+}
+
+enum p11mail_status p11mail_smime_sign_fd(p11mail_smime *smime,
+                                          unsigned int flags, int in_fd,
+                                          int out_fd)
+{
+	GMimeMessage *msg = NULL;
+	BIO *bio = NULL;
+	enum p11mail_status st;
+
+	st = mime_parse_fd(in_fd, smime->limits.max_file_size, &smime->limits,
+	                   &msg);
+	if (st != P11MAIL_OK)
+		goto out;
+	bio = smime_out_bio(out_fd);
+	if (bio == NULL) {
+		st = P11MAIL_ERR_NOMEM;
+		goto out;
+	}
+	st = sign_message(smime, flags, msg, bio);
+	if (st == P11MAIL_OK && BIO_flush(bio) != 1)
+		st = P11MAIL_ERR_IO;
+
+out:
+	BIO_free_all(bio);
 	if (msg != NULL)
 		g_object_unref(msg);
 	return st;

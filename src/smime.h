@@ -18,6 +18,7 @@
 struct smime_candidate {
 	char *address; /* lower-case addr-spec */
 	X509 *cert;
+	int no_gcm; /* its SMIMECapabilities list no AES-GCM */
 };
 
 struct p11mail_smime {
@@ -87,9 +88,31 @@ int smime_looks_der(const unsigned char *in, size_t len);
 /* Logs OpenSSL's error queue at debug level and clears it. */
 void smime_log_openssl(const char *what);
 
-/* Signs entity bytes; DER of a detached or opaque SignedData in out. */
-enum p11mail_status smime_sign_der(p11mail_smime *smime, unsigned int flags,
-                                   const unsigned char *in, size_t len,
-                                   unsigned char **out, size_t *out_len);
+/*
+ * Opens a new private (0600) temporary file in $TMPDIR or /tmp that has
+ * no name left, so nothing remains after close or a crash.  Returns the
+ * descriptor (close() it) or -1 after logging.
+ */
+int smime_tmpfile(void);
+
+/* Copies the whole file fd, from its start, to out; returns a status. */
+enum p11mail_status smime_copy_fd(int fd, BIO *out);
+
+/* Writes the whole file fd as base64 lines ending in CRLF to out. */
+enum p11mail_status smime_base64_fd(int fd, BIO *out);
+
+/* A buffered BIO writing to fd at its offset, not closing it, or NULL. */
+BIO *smime_out_bio(int fd);
+
+/* A BIO reading fd from its start, not closing it (BIO_free), or NULL. */
+BIO *smime_fd_bio(int fd);
+
+/*
+ * Signs the file fd (canonical entity bytes) streaming; the DER of a
+ * detached SignedData, or the BER of an opaque one holding the content,
+ * goes to the file der_fd.
+ */
+enum p11mail_status smime_sign_stream(p11mail_smime *smime, unsigned int flags,
+                                      int fd, int der_fd);
 
 #endif /* P11MAIL_SMIME_H */

@@ -25,3 +25,8 @@ tests_test_smime_api_CFLAGS = $(AM_CFLAGS)
 tests_test_smime_api_LDADD = src/libp11mail.la tests/libtap.la
 TESTS += tests/test-smime-api.sh
 EXTRA_DIST += tests/test-smime-api.sh
+
+# Large messages streamed through sign and encrypt; sign, encrypt, decrypt
+# and verify with the workstation store.
+TESTS += tests/test-smime-stream.sh tests/test-smime-store.sh
+EXTRA_DIST += tests/test-smime-stream.sh tests/test-smime-store.sh

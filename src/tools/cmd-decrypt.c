@@ -62,14 +62,14 @@ int cmd_decrypt(const struct tool_globals *g, int argc, char **argv)
 	enum p11mail_status st;
 	int rc, auth = 0;
 
-	rc = smime_parse_opts(g, argc, argv, "kcaeoj", decrypt_help, &o);
+	rc = smime_parse_opts(g, argc, argv, "kcaeojf", decrypt_help, &o);
 	if (rc != TOOL_EXIT_OK)
 		return rc < 0 ? TOOL_EXIT_OK : rc;
 	if (o.json && o.out == NULL)
 		return tool_usage_error("--json needs --out FILE for the "
 		                        "plaintext");
 	rc = TOOL_EXIT_FAILURE;
-	smime = smime_setup(&o, 1);
+	smime = smime_setup(g, &o, SMIME_NEED_KEY);
 	if (smime == NULL || smime_read_input(o.in, &in, &in_len) != 0)
 		goto out;
 	st = p11mail_smime_decrypt(smime, in, in_len, &out, &out_len, &auth);
@@ -96,5 +96,6 @@ out:
 	p11mail_smime_release(out, out_len);
 	free(in);
 	p11mail_smime_free(smime);
+	smime_opts_clear(&o);
 	return rc;
 }

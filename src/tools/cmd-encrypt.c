@@ -3,6 +3,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "cmd-smime.h"
 
@@ -28,37 +29,40 @@ static const char encrypt_help[] =
 int cmd_encrypt(const struct tool_globals *g, int argc, char **argv)
 {
 	struct smime_opts o;
+	struct smime_output out = {.fd = -1};
 	p11mail_smime *smime = NULL;
-	unsigned char *in = NULL, *out = NULL;
-	size_t in_len = 0, out_len = 0;
 	enum p11mail_status st;
-	int rc;
+	int rc, in = -1;
 
-	rc = smime_parse_opts(g, argc, argv, "tAackCsPSgroj", encrypt_help, &o);
+	rc = smime_parse_opts(g, argc, argv, "tAackCsPSgrojf", encrypt_help,
+	                      &o);
 	if (rc != TOOL_EXIT_OK)
 		return rc < 0 ? TOOL_EXIT_OK : rc;
-	if (o.cert == NULL && o.key == NULL)
-		return tool_usage_error("--cert FILE (the sender's "
-		                        "certificate) is required");
 	rc = TOOL_EXIT_FAILURE;
-	smime = smime_setup(&o, (o.flags & P11MAIL_SMIME_SIGN) != 0);
-	if (smime == NULL || smime_read_input(o.in, &in, &in_len) != 0)
+	smime = smime_setup(g, &o,
+	                    (o.flags & P11MAIL_SMIME_SIGN) ? SMIME_NEED_KEY
+	                                                   : SMIME_NEED_CERT);
+	if (smime == NULL || (in = smime_open_input(o.in)) < 0)
 		goto out;
-	st = p11mail_smime_encrypt(smime, o.flags, o.to, o.to_count, in, in_len,
-	                           &out, &out_len);
+	if (smime_output_open(&out, o.out) != 0)
+		goto out;
+	st = p11mail_smime_encrypt_fd(smime, o.flags, o.to, o.to_count, in,
+	                              out.fd);
 	if (st != P11MAIL_OK) {
 		tool_error("nothing was encrypted: %s", p11mail_strerror(st));
 		rc = tool_exit_status(st);
 		goto out;
 	}
-	if (smime_write_output(o.out, out, out_len) == 0)
+	if (smime_output_commit(&out) == 0)
 		rc = TOOL_EXIT_OK;
 	if (rc == TOOL_EXIT_OK && o.json && o.out != NULL)
 		printf("{\"encrypted\":true}\n");
 
 out:
-	p11mail_smime_release(out, out_len);
-	p11mail_smime_release(in, in_len);
+	smime_output_abort(&out);
+	if (in >= 0)
+		close(in);
 	p11mail_smime_free(smime);
+	smime_opts_clear(&o);
 	return rc;
 }

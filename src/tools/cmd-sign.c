@@ -1,7 +1,9 @@
 /* p11mail sign: sign a message with a key that stays on the token. */
 #include "config.h"
 
+#include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "cmd-smime.h"
 
@@ -24,33 +26,35 @@ static const char sign_help[] =
 int cmd_sign(const struct tool_globals *g, int argc, char **argv)
 {
 	struct smime_opts o;
+	struct smime_output out = {.fd = -1};
 	p11mail_smime *smime = NULL;
-	unsigned char *in = NULL, *out = NULL;
-	size_t in_len = 0, out_len = 0;
 	enum p11mail_status st;
-	int rc;
+	int rc, in = -1;
 
-	rc = smime_parse_opts(g, argc, argv, "kcCoOPSj", sign_help, &o);
+	rc = smime_parse_opts(g, argc, argv, "kcCoOPSjf", sign_help, &o);
 	if (rc != TOOL_EXIT_OK)
 		return rc < 0 ? TOOL_EXIT_OK : rc;
 	rc = TOOL_EXIT_FAILURE;
-	smime = smime_setup(&o, 1);
-	if (smime == NULL || smime_read_input(o.in, &in, &in_len) != 0)
+	smime = smime_setup(g, &o, SMIME_NEED_KEY);
+	if (smime == NULL || (in = smime_open_input(o.in)) < 0 ||
+	    smime_output_open(&out, o.out) != 0)
 		goto out;
-	st = p11mail_smime_sign(smime, o.flags, in, in_len, &out, &out_len);
+	st = p11mail_smime_sign_fd(smime, o.flags, in, out.fd);
 	if (st != P11MAIL_OK) {
 		tool_error("cannot sign: %s", p11mail_strerror(st));
 		rc = tool_exit_status(st);
 		goto out;
 	}
-	if (smime_write_output(o.out, out, out_len) == 0)
+	if (smime_output_commit(&out) == 0)
 		rc = TOOL_EXIT_OK;
 	if (rc == TOOL_EXIT_OK && o.json && o.out != NULL)
 		printf("{\"signed\":true}\n");
 
 out:
-	p11mail_smime_release(out, out_len);
-	free(in);
+	smime_output_abort(&out);
+	if (in >= 0)
+		close(in);
 	p11mail_smime_free(smime);
+	smime_opts_clear(&o);
 	return rc;
 }

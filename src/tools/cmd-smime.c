@@ -2,11 +2,13 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cmd-smime.h"
@@ -28,6 +30,7 @@ static const struct option long_options[] = {
         {"json", no_argument, NULL, 'j'},
         {"require-aead", no_argument, NULL, 'e'},
         {"content", required_argument, NULL, 'n'},
+        {"from", required_argument, NULL, 'f'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
 };
@@ -61,6 +64,9 @@ static int apply(struct smime_opts *o, int c, const char *arg)
 		break;
 	case 'n':
 		o->content_out = arg;
+		break;
+	case 'f':
+		o->from = arg;
 		break;
 	case 'a':
 		return add_file(o->anchors, &o->anchor_count, arg, "--anchor");
@@ -107,7 +113,7 @@ int smime_parse_opts(const struct tool_globals *g, int argc, char **argv,
 
 	memset(o, 0, sizeof(*o));
 	o->json = g->json;
-	while ((c = getopt_long(argc, argv, "+k:c:o:a:t:h", long_options,
+	while ((c = getopt_long(argc, argv, "+k:c:o:a:t:f:h", long_options,
 	                        NULL)) != -1) {
 		if (c == 'h') {
 			fputs(help, stdout);
@@ -152,40 +158,177 @@ static int load_files(p11mail_smime *smime, const struct smime_opts *o)
 	return 0;
 }
 
-p11mail_smime *smime_setup(const struct smime_opts *o, int need_key)
+/*
+ * A store is used when one is named (--store, P11MAIL_STORE), when an
+ * identity is asked for by address, or when the configuration sets one
+ * up; otherwise the files on the command line are the only source.
+ */
+static int wants_store(const struct tool_globals *g, const struct smime_opts *o)
+{
+	const struct p11mail_config *cfg = o->cfg;
+
+	return g->store != NULL || o->from != NULL ||
+	       p11mail_config_get(cfg, "identity", "address") != NULL ||
+	       p11mail_config_get(cfg, "store", "path") != NULL ||
+	       p11mail_config_get_bool(cfg, "store", "system", 0);
+}
+
+static int open_store(const struct tool_globals *g, struct smime_opts *o)
+{
+	enum p11mail_status st;
+	char *dir = NULL;
+
+	st = p11mail_store_dir(o->cfg, g->store, 0, &dir);
+	if (st == P11MAIL_OK)
+		st = p11mail_store_open(dir, &o->store);
+	if (st != P11MAIL_OK)
+		tool_error("cannot open the store%s%s: %s", dir ? " " : "",
+		           dir ? dir : "", p11mail_strerror(st));
+	free(dir);
+	return st == P11MAIL_OK ? 0 : -1;
+}
+
+/* The store's anchors and individually trusted certificates. */
+static enum p11mail_status store_anchors(p11mail_smime *smime,
+                                         p11mail_store *store)
+{
+	struct p11mail_anchor *anchors = NULL;
+	struct p11mail_cert *trusted = NULL;
+	size_t n_anchors = 0, n_trusted = 0;
+	enum p11mail_status st;
+
+	st = p11mail_anchor_list(store, &anchors, &n_anchors);
+	for (size_t i = 0; st == P11MAIL_OK && i < n_anchors; i++)
+		st = p11mail_smime_add_anchor(smime, anchors[i].cert,
+		                              anchors[i].cert_len);
+	if (st == P11MAIL_OK)
+		st = p11mail_trust_list(store, NULL, &trusted, &n_trusted);
+	for (size_t i = 0; st == P11MAIL_OK && i < n_trusted; i++)
+		st = p11mail_smime_add_anchor(smime, trusted[i].cert,
+		                              trusted[i].cert_len);
+	p11mail_anchors_free(anchors, n_anchors);
+	p11mail_certs_free(trusted, n_trusted);
+	return st;
+}
+
+/*
+ * A recipient's cached certificates, valid and newest first, each with
+ * the capabilities last announced; encryption checks every one again.
+ */
+static enum p11mail_status store_lookup(void *arg, p11mail_smime *smime,
+                                        const char *address)
+{
+	struct p11mail_cert *certs = NULL;
+	enum p11mail_status st;
+	size_t n = 0;
+
+	st = p11mail_cache_find(arg, address, &certs, &n);
+	for (size_t i = 0; st == P11MAIL_OK && i < n; i++)
+		st = p11mail_smime_add_cert_caps(
+		        smime, certs[i].cert, certs[i].cert_len,
+		        certs[i].smime_caps, certs[i].smime_caps_len);
+	p11mail_certs_free(certs, n);
+	return st;
+}
+
+static int use_store(p11mail_smime *smime, const struct smime_opts *o)
+{
+	struct p11mail_cert_source src = {.arg = o->store,
+	                                  .lookup = store_lookup};
+	enum p11mail_status st = store_anchors(smime, o->store);
+
+	if (st != P11MAIL_OK) {
+		tool_error("cannot read the store's anchors: %s",
+		           p11mail_strerror(st));
+		return -1;
+	}
+	p11mail_smime_set_source(smime, &src);
+	return 0;
+}
+
+/* The identity: files when given, else the store's for the address. */
+static int set_identity(p11mail_smime *smime, const struct smime_opts *o,
+                        enum smime_need need)
+{
+	const char *who = o->key != NULL ? o->key : o->cert;
+	const char *addr = o->from;
+	enum p11mail_status st;
+
+	if (need == SMIME_NEED_KEY && o->key == NULL && o->cert != NULL) {
+		tool_usage_error("--key URI is required (a pkcs11: URI)");
+		return -1;
+	}
+	if (who != NULL) {
+		st = p11mail_smime_set_identity(smime, o->key, o->cert,
+		                                o->chain);
+		if (st == P11MAIL_OK)
+			return 0;
+		/* a URI's query may hold pin-value: never print it */
+		tool_error("cannot use the identity %.*s: %s",
+		           (int)strcspn(who, "?"), who, p11mail_strerror(st));
+		return -1;
+	}
+	if (addr == NULL)
+		addr = p11mail_config_get(o->cfg, "identity", "address");
+	if (o->store == NULL || addr == NULL) {
+		if (need == SMIME_NEED_NOTHING)
+			return 0;
+		tool_usage_error("%s is required (or --from ADDRESS with a "
+		                 "store)",
+		                 need == SMIME_NEED_KEY
+		                         ? "--key URI"
+		                         : "--cert FILE (the sender's "
+		                           "certificate)");
+		return -1;
+	}
+	st = p11mail_mail_set_identity(
+	        smime, o->store, addr,
+	        p11mail_config_get(o->cfg, "token", "pin-source"),
+	        need == SMIME_NEED_KEY);
+	if (st != P11MAIL_OK) {
+		tool_error("cannot use the identity of %s: %s", addr,
+		           p11mail_strerror(st));
+		return -1;
+	}
+	return 0;
+}
+
+p11mail_smime *smime_setup(const struct tool_globals *g, struct smime_opts *o,
+                           enum smime_need need)
 {
 	p11mail_smime *smime = NULL;
 	enum p11mail_status st;
 
-	if (need_key && o->key == NULL) {
-		tool_usage_error("--key URI is required (a pkcs11: URI)");
+	st = p11mail_config_load(g->config, &o->cfg);
+	if (st != P11MAIL_OK) {
+		tool_error("cannot read the configuration: %s",
+		           p11mail_strerror(st));
 		return NULL;
 	}
-	st = p11mail_smime_new(&smime);
+	if (wants_store(g, o) && open_store(g, o) != 0)
+		return NULL;
+	st = p11mail_smime_new_config(o->cfg, &smime);
 	if (st != P11MAIL_OK) {
 		tool_error("cannot start S/MIME: %s", p11mail_strerror(st));
 		return NULL;
 	}
-	if (load_files(smime, o) != 0)
+	if (load_files(smime, o) != 0 ||
+	    (o->store != NULL && use_store(smime, o) != 0) ||
+	    set_identity(smime, o, need) != 0)
 		goto fail;
-	if (o->key != NULL || o->cert != NULL) {
-		st = p11mail_smime_set_identity(smime, o->key, o->cert,
-		                                o->chain);
-		if (st != P11MAIL_OK) {
-			const char *who = o->key != NULL ? o->key : o->cert;
-
-			/* a URI's query may hold pin-value: never print it */
-			tool_error("cannot use the identity %.*s: %s",
-			           (int)strcspn(who, "?"), who,
-			           p11mail_strerror(st));
-			goto fail;
-		}
-	}
 	return smime;
 
 fail:
 	p11mail_smime_free(smime);
 	return NULL;
+}
+
+void smime_opts_clear(struct smime_opts *o)
+{
+	p11mail_store_close(o->store);
+	o->store = NULL;
+	p11mail_config_free(o->cfg);
+	o->cfg = NULL;
 }
 
 int smime_read_input(const char *path, unsigned char **out, size_t *len)
@@ -277,4 +420,126 @@ int smime_write_output(const char *path, const unsigned char *buf, size_t len)
 		return -1;
 	}
 	return 0;
+}
+
+/* A private temporary file with no name left, for stdin and stdout. */
+static int anon_tmpfile(void)
+{
+	const char *dir = getenv("TMPDIR");
+	char path[PATH_MAX];
+	int fd;
+
+	if (dir == NULL || dir[0] != '/')
+		dir = "/tmp";
+	if (snprintf(path, sizeof(path), "%s/p11mail-XXXXXX", dir) >=
+	    (int)sizeof(path))
+		return -1;
+	fd = mkstemp(path);
+	if (fd >= 0)
+		unlink(path);
+	return fd;
+}
+
+/* Copies what remains of from into to; 0 or -1 (errno set). */
+static int copy_fd(int from, int to)
+{
+	unsigned char buf[65536];
+	ssize_t n;
+
+	for (;;) {
+		n = read(from, buf, sizeof(buf));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		if (write_all(to, buf, (size_t)n) != 0)
+			return -1;
+	}
+	return n < 0 ? -1 : 0;
+}
+
+int smime_open_input(const char *path)
+{
+	struct stat sb;
+	int fd = STDIN_FILENO, copy;
+
+	if (path != NULL && strcmp(path, "-") != 0) {
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0) {
+			tool_error("cannot read %s: %s", path, strerror(errno));
+			return -1;
+		}
+	}
+	if (fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode))
+		return fd == STDIN_FILENO ? dup(fd) : fd;
+
+	/* a pipe is read once into a file that can be read twice */
+	copy = anon_tmpfile();
+	if (copy < 0 || copy_fd(fd, copy) != 0) {
+		tool_error("cannot read the input: %s", strerror(errno));
+		if (copy >= 0)
+			close(copy);
+		copy = -1;
+	}
+	if (fd != STDIN_FILENO)
+		close(fd);
+	return copy;
+}
+
+int smime_output_open(struct smime_output *out, const char *path)
+{
+	out->path = path != NULL && strcmp(path, "-") != 0 ? path : NULL;
+	out->tmp[0] = '\0';
+	if (out->path == NULL) {
+		out->fd = anon_tmpfile();
+	} else if (snprintf(out->tmp, sizeof(out->tmp), "%s.XXXXXX", path) >=
+	           (int)sizeof(out->tmp)) {
+		tool_error("output path too long: %s", path);
+		return -1;
+	} else {
+		out->fd = mkstemp(out->tmp);
+	}
+	if (out->fd < 0) {
+		tool_error("cannot write %s: %s", path ? path : "the output",
+		           strerror(errno));
+		out->tmp[0] = '\0';
+		return -1;
+	}
+	return 0;
+}
+
+int smime_output_commit(struct smime_output *out)
+{
+	int ok;
+
+	if (out->path == NULL) {
+		ok = lseek(out->fd, 0, SEEK_SET) == 0 &&
+		     copy_fd(out->fd, STDOUT_FILENO) == 0;
+		close(out->fd);
+		out->fd = -1;
+		if (!ok)
+			tool_error("cannot write the output: %s",
+			           strerror(errno));
+		return ok ? 0 : -1;
+	}
+	ok = fsync(out->fd) == 0;
+	ok = close(out->fd) == 0 && ok;
+	out->fd = -1;
+	if (!ok || rename(out->tmp, out->path) != 0) {
+		tool_error("cannot write %s: %s", out->path, strerror(errno));
+		smime_output_abort(out);
+		return -1;
+	}
+	out->tmp[0] = '\0';
+	return 0;
+}
+
+void smime_output_abort(struct smime_output *out)
+{
+	if (out->fd >= 0)
+		close(out->fd);
+	out->fd = -1;
+	if (out->tmp[0] != '\0')
+		unlink(out->tmp);
+	out->tmp[0] = '\0';
 }

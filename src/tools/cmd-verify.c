@@ -186,11 +186,11 @@ int cmd_verify(const struct tool_globals *g, int argc, char **argv)
 	enum p11mail_status st;
 	int rc;
 
-	rc = smime_parse_opts(g, argc, argv, "ajn", verify_help, &o);
+	rc = smime_parse_opts(g, argc, argv, "ajnf", verify_help, &o);
 	if (rc != TOOL_EXIT_OK)
 		return rc < 0 ? TOOL_EXIT_OK : rc;
 	rc = TOOL_EXIT_INVALID;
-	smime = smime_setup(&o, 0);
+	smime = smime_setup(g, &o, SMIME_NEED_NOTHING);
 	if (smime == NULL || smime_read_input(o.in, &in, &in_len) != 0) {
 		rc = TOOL_EXIT_FAILURE;
 		goto out;
@@ -209,5 +209,6 @@ out:
 	p11mail_verify_result_free(r);
 	free(in);
 	p11mail_smime_free(smime);
+	smime_opts_clear(&o);
 	return rc;
 }
