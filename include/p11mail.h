@@ -1108,6 +1108,49 @@ p11mail_mail_protect(const struct p11mail_config *cfg, const char *store_dir,
 
 /* ---- end of mail transport -------------------------------------------- */
 
+/* ---- examining a store (src/store-check.c) ---------------------------- */
+
+/*
+ * The database file of the store in dir, which may not exist, in a new
+ * string (free()).  NULL when out of memory or dir is NULL.
+ */
+P11MAIL_EXPORT char *p11mail_store_file(const char *dir);
+
+/*
+ * Opens the existing store in dir read-only: nothing is created, migrated
+ * or repaired, so that a damaged, foreign or newer file can be examined.
+ * P11MAIL_ERR_NOT_FOUND when there is none.  Close with p11mail_store_close.
+ */
+P11MAIL_EXPORT enum p11mail_status
+p11mail_store_open_readonly(const char *dir, p11mail_store **out);
+
+/* What p11mail_store_check found. */
+struct p11mail_store_report {
+	int foreign;	    /* an SQLite database of another program */
+	int damaged;	    /* unreadable, or SQLite's check failed */
+	char detail[256];   /* what SQLite said when damaged */
+	int schema;	    /* the file's schema version; -1 when unknown */
+	int schema_current; /* the version this p11mail writes */
+};
+
+/*
+ * Checks that the store is p11mail's, intact, and of which schema version,
+ * into *report.  Returns P11MAIL_OK when the checks ran, whatever they found.
+ */
+P11MAIL_EXPORT enum p11mail_status
+p11mail_store_check(p11mail_store *store, struct p11mail_store_report *report);
+
+/*
+ * Every cached certificate of address (all addresses when NULL), expired
+ * ones and discoveries past their lifetime included, by address then newest
+ * first.  Free with p11mail_certs_free.
+ */
+P11MAIL_EXPORT enum p11mail_status
+p11mail_cache_list(p11mail_store *store, const char *address,
+		   struct p11mail_cert **certs, size_t *count);
+
+/* ---- end of examining a store ------------------------------------------ */
+
 #ifdef __cplusplus
 }
 #endif

@@ -4,7 +4,7 @@
 # library, whose logging the tool must share with libp11mail).  Its test
 # runs every finding on SoftHSM2 tokens of the fixture.
 src_p11mail_SOURCES += src/doctor-trace.c
-src_p11mail_LDADD += src/libp11token.la $(P11KIT_LIBS) $(SQLITE_LIBS)
+src_p11mail_LDADD += src/libp11token.la $(P11KIT_LIBS)
 
 TESTS += tests/test-doctor.sh
 EXTRA_DIST += tests/test-doctor.sh
