@@ -10,7 +10,7 @@ packages="
   libcurl4-openssl-dev libldns-dev libldap2-dev
   openssl p11-kit softhsm2 opensc opensc-pkcs11 libnss3 libnss3-tools gpgsm
   libengine-pkcs11-openssl sqlite3 clang-format valgrind procps bsdutils time
-  python3
+  python3 jq
   postfix dovecot-imapd dovecot-pop3d slapd ldap-utils
   bind9 bind9-dnsutils pcscd vsmartcard-vpcd iproute2 util-linux mount
 "
