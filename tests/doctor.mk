@@ -18,3 +18,10 @@ tests_token_info_CFLAGS = $(TOKEN_TEST_CFLAGS)
 tests_token_info_LDADD = tests/libtokentest.la $(TOKEN_TEST_LIBS)
 TESTS += tests/test-token-info.sh
 EXTRA_DIST += tests/test-token-info.sh
+
+# The store's read-only examination that doctor uses.
+check_PROGRAMS += tests/test-store-check
+TESTS += tests/test-store-check
+tests_test_store_check_SOURCES = tests/test-store-check.c
+tests_test_store_check_CFLAGS = $(AM_CFLAGS) $(DEP_CFLAGS)
+tests_test_store_check_LDADD = $(STORE_TEST_LIBS)
