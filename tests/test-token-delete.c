@@ -259,15 +259,13 @@ static void test_delete_refusals(void)
 	rv = tok_delete_objects(core, "pkcs11:;;=bad", rsa_id, id_len,
 	                        TOK_DELETE_ALL, &n);
 	tap_check(rv == CKR_ARGUMENTS_BAD && n == 0);
+	/* One softokn database holds one key token: nothing ambiguous. */
 	if (!is_nss) {
 		/* Alice's and Bob's tokens both have an id 01: refused. */
 		rv = tok_delete_objects(core, "pkcs11:model=SoftHSM%20v2",
 		                        rsa_id, id_len, TOK_DELETE_ALL, &n);
 		tap_check(rv == CKR_ARGUMENTS_BAD && n == 0);
 		tap_check(strstr(tok_last_error(), "2 tokens") != NULL);
-	} else {
-		tap_skip("one softokn database holds one key token");
-		tap_skip("one softokn database holds one key token");
 	}
 	tok_key_unref(key);
 	key = NULL;
