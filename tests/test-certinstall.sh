@@ -225,6 +225,13 @@ run "register by key URI" 0 "identity recorded" \
   "$CI" register --uri "$ALICE_EC_URI"
 run "register by address finds every certificate with its key" 0 \
   "id=%03" "$CI" register --address alice@north-clinic.test --token "$T"
+# Without --token every token is looked at; SoftHSM2's uninitialized spare
+# slot is not one of them.
+run "register without --token finds the key among every token" 0 \
+  "alice@north-clinic.test: already installed" \
+  "$CI" register --address alice@north-clinic.test
+run "install without --token finds the key among every token" 0 \
+  "already installed" "$CI" install "$ALICE_RSA_CERT"
 run "register for an address with nothing on the token fails" 1 \
   "no certificate for nobody@north-clinic.test" \
   "$CI" register --address nobody@north-clinic.test --token "$T"
