@@ -22,7 +22,8 @@ struct doctor_p11 {
 	tok_core *core;
 	struct tok_token_info *toks;
 	size_t ntoks;
-	char *pin; /* secret: the PIN for the login under way, else NULL */
+	char *pin;  /* secret: the PIN for the login under way, else NULL */
+	char *only; /* [token] module as a registry name, else NULL */
 	/* tokens a login was tried on, as "serial/label" */
 	char tried[MAX_TRIED][52];
 	size_t ntried;
@@ -269,6 +270,8 @@ struct doctor_p11 *doctor_check_tokens(struct doctor *d)
 		free(p11);
 		return NULL;
 	}
+	if (module != NULL && !explicit && (p11->only = strdup(module)) == NULL)
+		d->nomem = 1;
 	if (list_registry(d, p11, !explicit) == 0 || explicit)
 		slots = start_modules(d, p11, module, explicit, &loaded);
 	check_tokens(d, p11, slots, loaded);
@@ -282,6 +285,7 @@ void doctor_p11_free(struct doctor_p11 *p11)
 	p11mail_secret_free(p11->pin);
 	tok_tokens_free(p11->toks, p11->ntoks);
 	tok_core_free(p11->core);
+	free(p11->only);
 	free(p11);
 }
 
@@ -469,11 +473,32 @@ static void report_unreached(struct doctor *d, const char *who,
 		           "%s: no present token holds its key %s", who, shown);
 }
 
+/*
+ * The key URI limited to the registry module [token] module names, as the
+ * token findings were, unless it names a module itself.  NULL: no memory.
+ */
+static char *uri_for(const struct doctor_p11 *p11, const char *key_uri)
+{
+	size_t len = strlen(key_uri) + 2;
+	char *uri;
+
+	if (p11->only == NULL || strstr(key_uri, "module-name=") != NULL ||
+	    strstr(key_uri, "module-path=") != NULL)
+		return strdup(key_uri);
+	len += strlen("module-name=") + strlen(p11->only);
+	uri = malloc(len);
+	if (uri != NULL)
+		snprintf(uri, len, "%s%cmodule-name=%s", key_uri,
+		         strchr(key_uri, '?') != NULL ? '&' : '?', p11->only);
+	return uri;
+}
+
 void doctor_check_key(struct doctor *d, struct doctor_p11 *p11, const char *who,
                       const char *key_uri, X509 *cert)
 {
 	struct tok_key_probe probe;
 	unsigned char *der = NULL;
+	char *uri = NULL;
 	char shown[512];
 	int der_len;
 	CK_RV rv;
@@ -497,13 +522,19 @@ void doctor_check_key(struct doctor *d, struct doctor_p11 *p11, const char *who,
 			           who, shown);
 		goto out;
 	}
-	rv = tok_probe_key(p11->core, key_uri, 0, der, (size_t)der_len, &probe);
+	uri = uri_for(p11, key_uri);
+	if (uri == NULL) {
+		d->nomem = 1;
+		goto out;
+	}
+	rv = tok_probe_key(p11->core, uri, 0, der, (size_t)der_len, &probe);
 	if (rv == CKR_OK && probe.holding == 1 && d->login)
-		login_probe(d, p11, who, key_uri, der, (size_t)der_len, &probe);
+		login_probe(d, p11, who, uri, der, (size_t)der_len, &probe);
 	if (rv != CKR_OK || probe.holding != 1)
 		report_unreached(d, who, shown, rv, &probe);
 	else
 		report_key(d, who, shown, &probe);
 out:
+	free(uri);
 	OPENSSL_free(der);
 }
