@@ -32,7 +32,12 @@ refused() {
 entity() { sed -n '/^Content-Type: application\/pkcs7-mime/,$p' "$1"; }
 
 # der MESSAGE OUT: the decoded CMS of an encrypted message.
-der() { sed '1,/^\r*$/d' "$1" | openssl base64 -d >"$2"; }
+# p11mail streams indefinite-length BER; openssl re-encodes it as DER so
+# that the offsets below name the ciphertext and the tag.
+der() {
+  sed '1,/^\r*$/d' "$1" | openssl base64 -d >"$2.ber" &&
+    openssl cms -cmsout -inform DER -in "$2.ber" -outform DER -out "$2"
+}
 
 # wrap DER OUT TYPE: an encrypted message around a DER file.
 wrap() {
