@@ -107,6 +107,21 @@ esac
 check "the change is reported" grep -q "UIDVALIDITY changed" "$W/rebuilt.err"
 check "still four messages" test "$(local_count "$BOX")" -eq 4
 
+# IMAP server unreachable: clear error, nothing lost.
+free_port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+sed "s/^imap-port = .*/imap-port = $free_port/" "$W/bob/p11mail.conf" \
+	>"$W/bob/down.conf"
+out=$("$P11MAIL" --config "$W/bob/down.conf" --store "$W/bob/store" \
+	fetch --imap 2>&1)
+rc=$?
+if [ $rc -eq 1 ] && printf '%s' "$out" | grep -q "cannot reach"; then
+	pass "IMAP server down: clear error"
+else
+	fail "IMAP server down: clear error (rc=$rc)"
+	diag "$out"
+fi
+check "nothing lost locally" test "$(local_count "$BOX")" -eq 4
+
 # Untrusted server certificate.
 check_fails "fetch refuses a server its CA file does not vouch for" \
 	p11 bob fetch --imap --ca-file /etc/ssl/certs/ca-certificates.crt
