@@ -61,8 +61,38 @@ limited "a header field over 64 KiB is refused" "$W/header.eml" "header field"
   printf 'From: dave@north-clinic.test\r\n\r\n'
   head -c 67200000 /dev/zero | tr '\0' 'A'
 } >"$W/huge.eml"
-limited "a message over 64 MiB is refused" "$W/huge.eml" "larger than"
-rm -f "$W/huge.eml"
+# verify holds a message in memory and refuses it; signing a file streams,
+# so its bound is --max-size (default 64 GiB)
+_rc=$(verify_rc "$W/huge.eml" --anchor "$CA_CERT")
+[ "$_rc" = 4 ] && grep -q "larger than" "$W/verify.err" &&
+  pass "verify: a message over 64 MiB is refused" ||
+  { fail "verify: over 64 MiB (exit $_rc)"; sed 's/^/#   /' "$W/verify.err"; }
+if "$P11MAIL" sign --key "$DAVE_KEY" --cert "$DAVE_CERT" -o "$W/huge.sig" \
+    "$W/huge.eml" 2>"$W/sign.err" &&
+   head -n 3 "$W/huge.sig" | grep -q "multipart/signed" &&
+   [ "$(wc -c <"$W/huge.sig")" -gt 67200000 ]; then
+  pass "sign: a file over 64 MiB is signed (streaming)"
+else fail "sign: a file over 64 MiB"; sed 's/^/#   /' "$W/sign.err"; fi
+rm -f "$W/huge.sig"
+if "$P11MAIL" sign --max-size 1000000 --key "$DAVE_KEY" --cert "$DAVE_CERT" \
+    -o "$W/huge.sig" "$W/huge.eml" 2>"$W/sign.err"; then
+  fail "sign --max-size: a larger file is refused (signed)"
+elif grep -q "larger than 1000000 bytes" "$W/sign.err" && [ ! -e "$W/huge.sig" ]
+then pass "sign --max-size: a larger file is refused, nothing written"
+else fail "sign --max-size"; sed 's/^/#   /' "$W/sign.err"; fi
+"$P11MAIL" encrypt --max-size 1000000 --anchor "$CA_CERT" --cert "$DAVE_CERT" \
+  --recipient-cert "$DAVE_CERT" --to dave@north-clinic.test \
+  -o "$W/huge.enc" "$W/huge.eml" 2>"$W/enc.err"
+[ $? != 0 ] && grep -q "larger than 1000000 bytes" "$W/enc.err" &&
+  [ ! -e "$W/huge.enc" ] &&
+  pass "encrypt --max-size: a larger file is refused, nothing written" ||
+  { fail "encrypt --max-size"; sed 's/^/#   /' "$W/enc.err"; }
+"$P11MAIL" sign --max-size 12k --key "$DAVE_KEY" "$W/huge.eml" \
+  2>"$W/sign.err" >/dev/null
+[ $? = 2 ] && grep -q "max-size" "$W/sign.err" &&
+  pass "a malformed --max-size is a usage error" ||
+  { fail "malformed --max-size"; sed 's/^/#   /' "$W/sign.err"; }
+rm -f "$W/huge.eml" "$W/huge.sig"
 
 # Certificates: 17 distinct ones in one signature.
 i=0

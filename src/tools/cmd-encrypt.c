@@ -34,7 +34,7 @@ int cmd_encrypt(const struct tool_globals *g, int argc, char **argv)
 	enum p11mail_status st;
 	int rc, in = -1;
 
-	rc = smime_parse_opts(g, argc, argv, "tAackCsPSgrojf", encrypt_help,
+	rc = smime_parse_opts(g, argc, argv, "tAackCsPSgrojfm", encrypt_help,
 	                      &o);
 	if (rc != TOOL_EXIT_OK)
 		return rc < 0 ? TOOL_EXIT_OK : rc;

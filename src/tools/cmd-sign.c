@@ -31,7 +31,7 @@ int cmd_sign(const struct tool_globals *g, int argc, char **argv)
 	enum p11mail_status st;
 	int rc, in = -1;
 
-	rc = smime_parse_opts(g, argc, argv, "kcCoOPSjf", sign_help, &o);
+	rc = smime_parse_opts(g, argc, argv, "kcCoOPSjfm", sign_help, &o);
 	if (rc != TOOL_EXIT_OK)
 		return rc < 0 ? TOOL_EXIT_OK : rc;
 	rc = TOOL_EXIT_FAILURE;

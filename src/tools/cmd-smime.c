@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +32,7 @@ static const struct option long_options[] = {
         {"require-aead", no_argument, NULL, 'e'},
         {"content", required_argument, NULL, 'n'},
         {"from", required_argument, NULL, 'f'},
+        {"max-size", required_argument, NULL, 'm'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
 };
@@ -44,6 +46,25 @@ static int add_file(const char **list, size_t *count, const char *value,
 		return -1;
 	}
 	list[(*count)++] = value;
+	return 0;
+}
+
+/* A byte count: decimal digits only, at least 1. */
+static int parse_size(const char *arg, size_t *out)
+{
+	unsigned long long v;
+	char *end = NULL;
+
+	errno = 0;
+	v = strtoull(arg, &end, 10);
+	if (arg[0] < '0' || arg[0] > '9' || *end != '\0' || errno != 0 ||
+	    v == 0 || v > SIZE_MAX) {
+		tool_usage_error("--max-size takes a number of bytes, not "
+		                 "'%s'",
+		                 arg);
+		return -1;
+	}
+	*out = (size_t)v;
 	return 0;
 }
 
@@ -68,6 +89,8 @@ static int apply(struct smime_opts *o, int c, const char *arg)
 	case 'f':
 		o->from = arg;
 		break;
+	case 'm':
+		return parse_size(arg, &o->max_size);
 	case 'a':
 		return add_file(o->anchors, &o->anchor_count, arg, "--anchor");
 	case 'A':
@@ -311,6 +334,12 @@ p11mail_smime *smime_setup(const struct tool_globals *g, struct smime_opts *o,
 	if (st != P11MAIL_OK) {
 		tool_error("cannot start S/MIME: %s", p11mail_strerror(st));
 		return NULL;
+	}
+	if (o->max_size != 0) {
+		struct p11mail_smime_limits limits = {.max_file_size =
+		                                              o->max_size};
+
+		p11mail_smime_set_limits(smime, &limits);
 	}
 	if (load_files(smime, o) != 0 ||
 	    (o->store != NULL && use_store(smime, o) != 0) ||

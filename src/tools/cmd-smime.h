@@ -33,6 +33,7 @@ struct smime_opts {
 	int require_aead;
 	const char *content_out;    /* verify --content FILE */
 	const char *from;           /* --from ADDRESS: the store's identity */
+	size_t max_size;            /* --max-size BYTES: sign, encrypt */
 	struct p11mail_config *cfg; /* loaded by smime_setup */
 	p11mail_store *store;       /* opened by smime_setup, or NULL */
 };
@@ -45,7 +46,7 @@ enum smime_need {
 };
 
 /*
- * Parses the options a command allows (letters of "kcCoatAsSPOgrjenf" as
+ * Parses the options a command allows (letters of "kcCoatAsSPOgrjenfm" as
  * listed in cmd-smime.c) into o.  Returns TOOL_EXIT_OK, or a usage error
  * already printed.  help is printed for --help with exit status -1.
  */
