@@ -98,10 +98,9 @@ tests_libtokenpap_la_LIBADD = -ldl
 TESTS += tests/test-token-tty.sh
 EXTRA_DIST += tests/test-token-tty.sh
 
-# make bench-token (or make bench): signatures per second, raw C_Sign
+# make bench-token : signatures per second, raw C_Sign
 # against tok_key_sign, as JSON.
 EXTRA_DIST += tests/bench-token.sh
-bench: bench-token
 bench-token: tests/bench-token
 	@top_srcdir='$(abs_top_srcdir)' $(SHELL) \
 		'$(abs_top_srcdir)/tests/bench-token.sh' \
