@@ -35,7 +35,7 @@ EXTRA_DIST += tests/test-certinstall.sh
 TESTS += tests/test-trust.sh
 EXTRA_DIST += tests/test-trust.sh
 
-# make bench-store : store inserts and look-ups per second
+# make bench-store: store inserts and look-ups per second
 # at 100,000 certificates, as JSON.
 bench-store: tests/bench-store
 	@$(abs_top_builddir)/tests/bench-store 100000
