@@ -98,7 +98,7 @@ tests_libtokenpap_la_LIBADD = -ldl
 TESTS += tests/test-token-tty.sh
 EXTRA_DIST += tests/test-token-tty.sh
 
-# make bench-token : signatures per second, raw C_Sign
+# make bench-token: signatures per second, raw C_Sign
 # against tok_key_sign, as JSON.
 EXTRA_DIST += tests/bench-token.sh
 bench-token: tests/bench-token
