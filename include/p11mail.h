@@ -712,6 +712,16 @@ p11mail_smime_decrypt(p11mail_smime *smime, const unsigned char *in,
 		      size_t in_len, unsigned char **out, size_t *out_len,
 		      int *authenticated);
 
+/*
+ * The same from the regular file in_fd (a message or bare CMS) to out_fd,
+ * with memory bounded by about twice the ciphertext: the plaintext goes
+ * to a private temporary file that has no name and reaches out_fd only
+ * after all of it decrypted and, for GCM, the tag checked.
+ */
+P11MAIL_EXPORT enum p11mail_status
+p11mail_smime_decrypt_fd(p11mail_smime *smime, int in_fd, int out_fd,
+			 int *authenticated);
+
 /* Wipes and frees a buffer returned by the functions above; accepts NULL. */
 P11MAIL_EXPORT void p11mail_smime_release(unsigned char *buf, size_t len);
 

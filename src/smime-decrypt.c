@@ -8,6 +8,8 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <openssl/objects.h>
 
@@ -256,6 +258,165 @@ out:
 		*authenticated = auth;
 	p11m_secure_free(plain, plain_len);
 	free(der);
+	if (msg != NULL)
+		g_object_unref(msg);
+	return st;
+}
+
+/* Decodes the encrypted entity's content into the file fd. */
+static enum p11mail_status encrypted_der_fd(GMimeMessage *msg, int fd)
+{
+	GMimeObject *root = encrypted_root(msg);
+	GMimeDataWrapper *content;
+	GMimeStream *fs;
+	enum p11mail_status st = P11MAIL_ERR_IO;
+	int copy;
+
+	if (root == NULL || !GMIME_IS_PART(root) ||
+	    (content = g_mime_part_get_content(GMIME_PART(root))) == NULL) {
+		p11m_log(P11MAIL_LOG_ERROR,
+		         "the message is not encrypted at its root; only an "
+		         "encrypted message (or its single part) is "
+		         "decrypted");
+		return P11MAIL_ERR_FORMAT;
+	}
+	copy = dup(fd);
+	if (copy < 0)
+		return P11MAIL_ERR_IO;
+	fs = g_mime_stream_fs_new(copy);
+	if (g_mime_data_wrapper_write_to_stream(content, fs) >= 0 &&
+	    g_mime_stream_flush(fs) == 0)
+		st = P11MAIL_OK;
+	g_object_unref(fs);
+	return st;
+}
+
+/*
+ * Parses the CMS in the file der_fd and decrypts it into the file
+ * plain_fd; on any failure plain_fd is emptied, so that no unauthenticated
+ * plaintext survives.  One generic error for every cryptographic failure.
+ */
+static enum p11mail_status decrypt_file(p11mail_smime *smime, int der_fd,
+                                        int plain_fd, int *authenticated)
+{
+	CMS_ContentInfo *cms =
+	        CMS_ContentInfo_new_ex(smime->libctx, smime->propq);
+	BIO *der = smime_fd_bio(der_fd);
+	BIO *plain = BIO_new_fd(plain_fd, BIO_NOCLOSE);
+	enum p11mail_status st = P11MAIL_ERR_NOMEM;
+	int nid;
+
+	if (cms == NULL || der == NULL || plain == NULL)
+		goto out;
+	st = P11MAIL_ERR_FORMAT;
+	if (d2i_CMS_bio(der, &cms) == NULL) {
+		p11m_log(P11MAIL_LOG_ERROR, "the input is not CMS");
+		goto out;
+	}
+	nid = OBJ_obj2nid(CMS_get0_type(cms));
+	if (nid != NID_pkcs7_enveloped &&
+	    nid != NID_id_smime_ct_authEnvelopedData) {
+		p11m_log(P11MAIL_LOG_ERROR, "the message is not encrypted");
+		goto out;
+	}
+	st = P11MAIL_ERR_DECRYPT;
+	if (nid == NID_id_smime_ct_authEnvelopedData && !gcm_sizes_ok(cms))
+		goto out;
+	if (!CMS_decrypt(cms, smime->key, smime->cert, NULL, plain,
+	                 CMS_BINARY) ||
+	    BIO_flush(plain) != 1)
+		goto out;
+	*authenticated = nid == NID_id_smime_ct_authEnvelopedData;
+	st = P11MAIL_OK;
+
+out:
+	if (st != P11MAIL_OK && ftruncate(plain_fd, 0) != 0)
+		st = P11MAIL_ERR_IO;
+	smime_log_openssl("decrypt");
+	BIO_free(plain);
+	BIO_free(der);
+	CMS_ContentInfo_free(cms);
+	return st;
+}
+
+/* True when the file fd starts like bare CMS rather than a message. */
+static int fd_looks_der(int fd)
+{
+	unsigned char head[2];
+	struct stat sb;
+
+	if (fstat(fd, &sb) != 0 || pread(fd, head, 2, 0) != 2)
+		return 0;
+	return smime_looks_der(head, (size_t)sb.st_size);
+}
+
+/* Writes the outer fields (for a message) and the plaintext to out. */
+static enum p11mail_status write_plain(GMimeMessage *msg, int plain_fd,
+                                       BIO *out)
+{
+	enum p11mail_status st = P11MAIL_OK;
+
+	if (msg != NULL) {
+		st = mime_write_outer_headers(msg, out);
+		if (st == P11MAIL_OK &&
+		    BIO_puts(out, "MIME-Version: 1.0\r\n") <= 0)
+			st = P11MAIL_ERR_IO;
+	}
+	if (st == P11MAIL_OK)
+		st = smime_copy_fd(plain_fd, out);
+	if (st == P11MAIL_OK && BIO_flush(out) != 1)
+		st = P11MAIL_ERR_IO;
+	return st;
+}
+
+enum p11mail_status p11mail_smime_decrypt_fd(p11mail_smime *smime, int in_fd,
+                                             int out_fd, int *authenticated)
+{
+	GMimeMessage *msg = NULL;
+	BIO *out = NULL;
+	int der_fd = -1, plain_fd = -1, auth = 0;
+	enum p11mail_status st;
+
+	*authenticated = 0;
+	if (smime->key == NULL || smime->cert == NULL) {
+		p11m_log(P11MAIL_LOG_ERROR,
+		         "decryption needs the key and its certificate");
+		return P11MAIL_ERR_NO_KEY;
+	}
+	st = P11MAIL_ERR_IO;
+	plain_fd = smime_tmpfile();
+	if (plain_fd < 0)
+		goto out;
+	if (fd_looks_der(in_fd)) {
+		der_fd = dup(in_fd);
+		st = der_fd < 0 ? P11MAIL_ERR_IO : P11MAIL_OK;
+	} else {
+		st = mime_parse_fd(in_fd, smime->limits.max_file_size,
+		                   &smime->limits, &msg);
+		if (st == P11MAIL_OK && (der_fd = smime_tmpfile()) < 0)
+			st = P11MAIL_ERR_IO;
+		if (st == P11MAIL_OK)
+			st = encrypted_der_fd(msg, der_fd);
+	}
+	if (st == P11MAIL_OK)
+		st = decrypt_file(smime, der_fd, plain_fd, &auth);
+	if (st == P11MAIL_OK && (out = smime_out_bio(out_fd)) == NULL)
+		st = P11MAIL_ERR_NOMEM;
+	if (st == P11MAIL_OK)
+		st = write_plain(msg, plain_fd, out);
+	if (st == P11MAIL_OK)
+		*authenticated = auth;
+
+out:
+	BIO_free_all(out);
+	if (plain_fd >= 0) {
+		/* the plaintext lives on only in out_fd */
+		if (ftruncate(plain_fd, 0) != 0 && st == P11MAIL_OK)
+			st = P11MAIL_ERR_IO;
+		close(plain_fd);
+	}
+	if (der_fd >= 0)
+		close(der_fd);
 	if (msg != NULL)
 		g_object_unref(msg);
 	return st;

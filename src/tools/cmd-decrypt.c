@@ -1,9 +1,13 @@
 /* p11mail decrypt: decrypt with the key on the token, then verify. */
 #include "config.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "cmd-smime.h"
 
@@ -53,14 +57,42 @@ static int verify_inner(p11mail_smime *smime, const unsigned char *plain,
 	return rc;
 }
 
+/* Checks the signature inside the decrypted output, mapped read-only. */
+static int verify_output(p11mail_smime *smime, int fd, int json, int auth,
+                         FILE *fp)
+{
+	struct stat sb;
+	void *map;
+	int rc;
+
+	if (fstat(fd, &sb) != 0 || sb.st_size == 0) {
+		tool_error("decrypted, but the content cannot be checked");
+		return TOOL_EXIT_INVALID;
+	}
+	map = mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+	if (map == MAP_FAILED) {
+		tool_error("decrypted, but the content cannot be checked");
+		return TOOL_EXIT_INVALID;
+	}
+	/* all of it decrypted: the size bound for messages no longer applies */
+	if ((uintmax_t)sb.st_size > 64u << 20) {
+		struct p11mail_smime_limits limits = {
+		        .max_size = (size_t)sb.st_size};
+
+		p11mail_smime_set_limits(smime, &limits);
+	}
+	rc = verify_inner(smime, map, (size_t)sb.st_size, json, auth, fp);
+	munmap(map, (size_t)sb.st_size);
+	return rc;
+}
+
 int cmd_decrypt(const struct tool_globals *g, int argc, char **argv)
 {
 	struct smime_opts o;
+	struct smime_output out = {.fd = -1};
 	p11mail_smime *smime = NULL;
-	unsigned char *in = NULL, *out = NULL;
-	size_t in_len = 0, out_len = 0;
 	enum p11mail_status st;
-	int rc, auth = 0;
+	int rc, auth = 0, in = -1, checked;
 
 	rc = smime_parse_opts(g, argc, argv, "kcaeojf", decrypt_help, &o);
 	if (rc != TOOL_EXIT_OK)
@@ -70,9 +102,10 @@ int cmd_decrypt(const struct tool_globals *g, int argc, char **argv)
 		                        "plaintext");
 	rc = TOOL_EXIT_FAILURE;
 	smime = smime_setup(g, &o, SMIME_NEED_KEY);
-	if (smime == NULL || smime_read_input(o.in, &in, &in_len) != 0)
+	if (smime == NULL || (in = smime_open_input(o.in)) < 0 ||
+	    smime_output_open(&out, o.out) != 0)
 		goto out;
-	st = p11mail_smime_decrypt(smime, in, in_len, &out, &out_len, &auth);
+	st = p11mail_smime_decrypt_fd(smime, in, out.fd, &auth);
 	if (st != P11MAIL_OK) {
 		tool_error("%s", p11mail_strerror(st));
 		goto out;
@@ -86,15 +119,16 @@ int cmd_decrypt(const struct tool_globals *g, int argc, char **argv)
 	if (!auth && !o.json)
 		tool_warn("unauthenticated encryption (AES-CBC): the content "
 		          "may have been altered in transit");
-	if (smime_write_output(o.out, out, out_len) != 0)
-		goto out;
 	/* the report must not mix with plaintext written to stdout */
-	rc = verify_inner(smime, out, out_len, o.json, auth,
-	                  o.out != NULL ? stdout : stderr);
+	checked = verify_output(smime, out.fd, o.json, auth,
+	                        o.out != NULL ? stdout : stderr);
+	if (smime_output_commit(&out) == 0)
+		rc = checked;
 
 out:
-	p11mail_smime_release(out, out_len);
-	free(in);
+	smime_output_abort(&out);
+	if (in >= 0)
+		close(in);
 	p11mail_smime_free(smime);
 	smime_opts_clear(&o);
 	return rc;
