@@ -23,6 +23,7 @@ static const char decrypt_help[] =
         "  -a, --anchor FILE    trust anchor for an inner signature\n"
         "      --require-aead   refuse unauthenticated (AES-CBC) "
         "encryption\n"
+        "      --from ADDRESS   the store's identity for ADDRESS\n"
         "  -o, --out FILE       write the plaintext to FILE (default: "
         "stdout)\n"
         "      --json           report as JSON on stdout (needs --out)\n\n"

@@ -24,7 +24,13 @@ static const char encrypt_help[] =
         "      --cbc                AES-256-CBC EnvelopedData, for peers "
         "without GCM\n"
         "      --oaep               RSA-OAEP (SHA-256) key transport\n"
-        "  -o, --out FILE           write to FILE (default: stdout)\n";
+        "      --from ADDRESS       the store's identity for ADDRESS\n"
+        "      --max-size N         refuse input over N bytes (default 64 "
+        "GiB)\n"
+        "  -o, --out FILE           write to FILE (default: stdout)\n\n"
+        "With a store, recipients' certificates come from its cache and its\n"
+        "anchors judge them; AES-CBC is used for a recipient whose\n"
+        "capabilities lack AES-GCM.\n";
 
 int cmd_encrypt(const struct tool_globals *g, int argc, char **argv)
 {

@@ -19,6 +19,9 @@ static const char sign_help[] =
         "      --opaque       application/pkcs7-mime signed-data instead\n"
         "      --pss          RSA-PSS instead of PKCS#1 v1.5\n"
         "      --sha512       SHA-512 instead of SHA-256\n"
+        "      --from ADDRESS the store's identity for ADDRESS (default:\n"
+        "                     [identity] address)\n"
+        "      --max-size N   refuse input over N bytes (default 64 GiB)\n"
         "  -o, --out FILE     write to FILE (default: stdout)\n"
         "      --json         with --out, print {\"signed\":true} when "
         "done\n";

@@ -186,7 +186,7 @@ int cmd_verify(const struct tool_globals *g, int argc, char **argv)
 	enum p11mail_status st;
 	int rc;
 
-	rc = smime_parse_opts(g, argc, argv, "ajnf", verify_help, &o);
+	rc = smime_parse_opts(g, argc, argv, "ajn", verify_help, &o);
 	if (rc != TOOL_EXIT_OK)
 		return rc < 0 ? TOOL_EXIT_OK : rc;
 	rc = TOOL_EXIT_INVALID;
