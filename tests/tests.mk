@@ -37,7 +37,8 @@ check_LTLIBRARIES += tests/libtap.la
 tests_libtap_la_SOURCES = tests/tap.c tests/tap.h
 tests_libtap_la_CFLAGS = $(AM_CFLAGS)
 
-EXTRA_DIST += tests/tap.sh tests/fixture
+EXTRA_DIST += tests/tap.sh tests/fixture/README tests/fixture/fixture.sh \
+	tests/fixture/make-fixture.sh
 dist_noinst_SCRIPTS += tests/tap.sh
 
 # The fixture for C tests (tests/fixture.h): link tests/libfixture.la.
