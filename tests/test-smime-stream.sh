@@ -126,6 +126,30 @@ if "$P11MAIL" decrypt --key "$ALICE_KEY" --cert "$ALICE_RSA_CERT" \
      -o "$W/mine.eml" "$W/e.eml" 2>"$W/err"; then
   pass "p11mail decrypts its own copy on the token"
 else fail "p11mail decrypt"; sed 's/^/#   /' "$W/err"; fi
+n=$(wc -c <"$W/s.content")
+tail -c "$n" "$W/mine.eml" | cmp -s - "$W/s.content" &&
+  grep -q "^Subject: big" "$W/mine.eml" &&
+  pass "its plaintext is the outer header fields and the canonical entity" ||
+  fail "p11mail's plaintext differs"
+# a flipped byte in the ciphertext: refused, nothing written
+python3 - "$W/e.eml" "$W/t.eml" <<'PY'
+import base64, sys
+raw = open(sys.argv[1], "rb").read()
+head, body = raw.split(b"\r\n\r\n", 1)
+der = bytearray(base64.b64decode(body))
+der[len(der) // 2] ^= 1
+b64 = base64.encodebytes(bytes(der)).replace(b"\n", b"\r\n")
+open(sys.argv[2], "wb").write(head + b"\r\n\r\n" + b64)
+PY
+rm -f "$W/t.out"
+"$P11MAIL" decrypt --key "$ALICE_KEY" --cert "$ALICE_RSA_CERT" \
+  -o "$W/t.out" "$W/t.eml" 2>"$W/err"
+rc=$?
+[ $rc -ne 0 ] && [ ! -e "$W/t.out" ] &&
+  grep -Eq "could not be decrypted|malformed" "$W/err" &&
+  [ -z "$(ls "$W" | grep '^t\.out\.')" ] &&
+  pass "a tampered 20 MiB GCM message is refused, nothing written" ||
+  { fail "tampered large message (status $rc)"; sed 's/^/#   /' "$W/err"; }
 
 # --- failures leave nothing behind -------------------------------------------
 rm -f "$W/none.eml"
