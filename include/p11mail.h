@@ -1161,6 +1161,36 @@ p11mail_cache_list(p11mail_store *store, const char *address,
 
 /* ---- end of examining a store ------------------------------------------ */
 
+/* ---- mail held for its token (src/queue.c, src/transport-send.c) ---- */
+
+/*
+ * Queues msg unprotected in the outbox with a mark asking for how
+ * (P11MAIL_PROTECT_*; 0 is p11mail_queue_add): p11mail_send_queue signs
+ * and/or encrypts it before submitting it.  *id names it (free()).
+ */
+P11MAIL_EXPORT enum p11mail_status
+p11mail_queue_add_held(const char *outbox, const struct p11mail_envelope *env,
+		       unsigned int how, const unsigned char *msg, size_t len,
+		       char **id);
+
+/*
+ * Reads a queued message and the protection it waits for (*how, 0 for
+ * none); free() *msg after wiping it, free *env.  p11mail_queue_read
+ * refuses a held message with P11MAIL_ERR_FORMAT.
+ */
+P11MAIL_EXPORT enum p11mail_status
+p11mail_queue_read_held(const char *outbox, const char *id,
+			struct p11mail_envelope **env, unsigned int *how,
+			unsigned char **msg, size_t *len);
+
+/*
+ * True when p11mail_mail_protect failed with st only because the token
+ * is not there: the message can be held with p11mail_queue_add_held.
+ */
+P11MAIL_EXPORT int p11mail_protect_can_wait(enum p11mail_status st);
+
+/* ---- end of mail held for its token ----------------------------------- */
+
 #ifdef __cplusplus
 }
 #endif

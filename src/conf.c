@@ -61,8 +61,10 @@ static const struct conf_key conf_keys[] = {
         {"account", "ca-file", CONF_STRING, NULL},
         {"account", "imap-host", CONF_STRING, NULL},
         {"account", "imap-port", CONF_PORT, NULL},
+        {"account", "imap-tls", CONF_CHOICE, "starttls|implicit|none"},
         {"account", "pop3-host", CONF_STRING, NULL},
         {"account", "pop3-port", CONF_PORT, NULL},
+        {"account", "pop3-tls", CONF_CHOICE, "starttls|implicit|none"},
         {"account", "maildir", CONF_STRING, NULL},
         {"account", "outbox", CONF_STRING, NULL},
 };

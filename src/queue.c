@@ -3,7 +3,9 @@
  * they were submitted with, as "X-P11mail-Envelope-From:" and
  * "X-P11mail-Envelope-To:" lines.  A message is queued before any server
  * sees it and removed only once a server accepted it, so a failure at any
- * point leaves it in the queue.
+ * point leaves it in the queue.  A message held for its token carries an
+ * "X-P11mail-Envelope-Protect:" line too: it is queued as written and is
+ * signed and/or encrypted when the queue is run, never sent as it is.
  */
 #include "config.h"
 
@@ -14,8 +16,21 @@
 #include "maildir.h"
 #include "transport.h"
 
-#define QUEUE_FROM "X-P11mail-Envelope-From: "
-#define QUEUE_TO   "X-P11mail-Envelope-To: "
+#define QUEUE_FROM    "X-P11mail-Envelope-From: "
+#define QUEUE_TO      "X-P11mail-Envelope-To: "
+#define QUEUE_PROTECT "X-P11mail-Envelope-Protect: "
+
+/* The words of the protect line and the P11MAIL_PROTECT_* bit of each. */
+static const struct {
+	const char *word;
+	unsigned int bit;
+} queue_protect_words[] = {
+        {"sign", P11MAIL_PROTECT_SIGN},
+        {"encrypt", P11MAIL_PROTECT_ENCRYPT},
+        {"auto", P11MAIL_PROTECT_AUTO},
+};
+
+#define QUEUE_NWORDS P11M_ARRAY_SIZE(queue_protect_words)
 
 /* Bound on a queued message, envelope included. */
 #define QUEUE_MAX_MESSAGE (64u * 1024 * 1024)
@@ -24,12 +39,36 @@ static size_t queue_envelope_size(const struct p11mail_envelope *env)
 {
 	size_t n = strlen(QUEUE_FROM) + strlen(env->from) + 2;
 
+	n += strlen(QUEUE_PROTECT) + 2;
+	for (size_t i = 0; i < QUEUE_NWORDS; i++)
+		n += strlen(queue_protect_words[i].word) + 1;
+
 	for (size_t i = 0; i < env->rcpt_count; i++)
 		n += strlen(QUEUE_TO) + strlen(env->rcpt[i]) + 2;
 	return n + 1;
 }
 
-static char *queue_envelope_text(const struct p11mail_envelope *env)
+/* The protect line for how (none when 0), appended at text + used. */
+static size_t queue_protect_text(char *text, size_t size, size_t used,
+                                 unsigned int how)
+{
+	const char *sep = "";
+
+	if (how == 0)
+		return used;
+	used += (size_t)snprintf(text + used, size - used, "%s", QUEUE_PROTECT);
+	for (size_t i = 0; i < QUEUE_NWORDS; i++) {
+		if ((how & queue_protect_words[i].bit) == 0)
+			continue;
+		used += (size_t)snprintf(text + used, size - used, "%s%s", sep,
+		                         queue_protect_words[i].word);
+		sep = " ";
+	}
+	return used + (size_t)snprintf(text + used, size - used, "\r\n");
+}
+
+static char *queue_envelope_text(const struct p11mail_envelope *env,
+                                 unsigned int how)
 {
 	size_t size = queue_envelope_size(env);
 	char *text = malloc(size);
@@ -41,7 +80,45 @@ static char *queue_envelope_text(const struct p11mail_envelope *env)
 	for (size_t i = 0; i < env->rcpt_count; i++)
 		used += (size_t)snprintf(text + used, size - used, "%s%s\r\n",
 		                         QUEUE_TO, env->rcpt[i]);
+	queue_protect_text(text, size, used, how);
 	return text;
+}
+
+enum p11mail_status p11mail_queue_add_held(const char *outbox,
+                                           const struct p11mail_envelope *env,
+                                           unsigned int how,
+                                           const unsigned char *msg, size_t len,
+                                           char **id)
+{
+	const unsigned char *parts[2];
+	enum p11mail_status rc;
+	size_t lens[2];
+	char *text = NULL;
+
+	if (id == NULL)
+		return P11MAIL_ERR_ARGS;
+	*id = NULL;
+	if (outbox == NULL || env == NULL || msg == NULL ||
+	    (how &
+	     ~(unsigned int)(P11MAIL_PROTECT_SIGN | P11MAIL_PROTECT_ENCRYPT |
+	                     P11MAIL_PROTECT_AUTO)) != 0)
+		return P11MAIL_ERR_ARGS;
+	rc = envelope_check(env);
+	if (rc != P11MAIL_OK)
+		goto out;
+	text = queue_envelope_text(env, how);
+	if (text == NULL) {
+		rc = P11MAIL_ERR_NOMEM;
+		goto out;
+	}
+	parts[0] = (const unsigned char *)text;
+	lens[0] = strlen(text);
+	parts[1] = msg;
+	lens[1] = len;
+	rc = maildir_deliver_parts(outbox, parts, lens, 2, id);
+out:
+	free(text);
+	return rc;
 }
 
 enum p11mail_status p11mail_queue_add(const char *outbox,
@@ -49,29 +126,35 @@ enum p11mail_status p11mail_queue_add(const char *outbox,
                                       const unsigned char *msg, size_t len,
                                       char **id)
 {
-	const unsigned char *parts[2];
-	enum p11mail_status rc;
-	size_t lens[2];
-	char *text;
+	return p11mail_queue_add_held(outbox, env, 0, msg, len, id);
+}
 
-	if (id == NULL)
-		return P11MAIL_ERR_ARGS;
-	*id = NULL;
-	if (outbox == NULL || env == NULL || msg == NULL)
-		return P11MAIL_ERR_ARGS;
-	rc = envelope_check(env);
-	if (rc != P11MAIL_OK)
-		return rc;
-	text = queue_envelope_text(env);
-	if (text == NULL)
-		return P11MAIL_ERR_NOMEM;
-	parts[0] = (const unsigned char *)text;
-	lens[0] = strlen(text);
-	parts[1] = msg;
-	lens[1] = len;
-	rc = maildir_deliver_parts(outbox, parts, lens, 2, id);
-	free(text);
-	return rc;
+/*
+ * The P11MAIL_PROTECT_* bits of a protect line's value; an unknown word
+ * is P11MAIL_ERR_FORMAT, since sending without the protection asked for
+ * is worse than not sending.
+ */
+static enum p11mail_status queue_protect_parse(const char *value,
+                                               unsigned int *how)
+{
+	const char *p = value;
+
+	*how = 0;
+	while (*p != '\0') {
+		size_t n = strcspn(p, " ");
+		size_t i;
+
+		for (i = 0; i < QUEUE_NWORDS; i++)
+			if (strlen(queue_protect_words[i].word) == n &&
+			    strncmp(p, queue_protect_words[i].word, n) == 0)
+				break;
+		if (n > 0 && i == QUEUE_NWORDS)
+			return P11MAIL_ERR_FORMAT;
+		if (n > 0)
+			*how |= queue_protect_words[i].bit;
+		p += n + (p[n] == ' ');
+	}
+	return *how != 0 ? P11MAIL_OK : P11MAIL_ERR_FORMAT;
 }
 
 /* Returns the value when line (of n bytes) starts with prefix, else NULL. */
@@ -90,7 +173,7 @@ static char *queue_line_value(const char *line, size_t n, const char *prefix)
 /* Reads the envelope lines at the start of buf; *body_off follows them. */
 static enum p11mail_status queue_parse(const unsigned char *buf, size_t len,
                                        struct p11mail_envelope *env,
-                                       size_t *body_off)
+                                       unsigned int *how, size_t *body_off)
 {
 	enum p11mail_status rc = P11MAIL_OK;
 	size_t off = 0;
@@ -107,6 +190,10 @@ static enum p11mail_status queue_parse(const unsigned char *buf, size_t len,
 		} else if ((v = queue_line_value(line, n, QUEUE_TO)) != NULL) {
 			rc = p11mail_envelope_add_rcpt(env, v);
 			free(v);
+		} else if ((v = queue_line_value(line, n, QUEUE_PROTECT)) !=
+		           NULL) {
+			rc = queue_protect_parse(v, how);
+			free(v);
 		} else {
 			break;
 		}
@@ -118,18 +205,21 @@ static enum p11mail_status queue_parse(const unsigned char *buf, size_t len,
 	return rc;
 }
 
-enum p11mail_status p11mail_queue_read(const char *outbox, const char *id,
-                                       struct p11mail_envelope **env,
-                                       unsigned char **msg, size_t *len)
+enum p11mail_status p11mail_queue_read_held(const char *outbox, const char *id,
+                                            struct p11mail_envelope **env,
+                                            unsigned int *how,
+                                            unsigned char **msg, size_t *len)
 {
 	struct p11mail_envelope *e = NULL;
 	unsigned char *buf = NULL;
 	enum p11mail_status rc;
 	size_t buf_len = 0, off = 0;
+	unsigned int h = 0;
 
-	if (env == NULL || msg == NULL || len == NULL)
+	if (env == NULL || how == NULL || msg == NULL || len == NULL)
 		return P11MAIL_ERR_ARGS;
 	*env = NULL;
+	*how = 0;
 	*msg = NULL;
 	*len = 0;
 	rc = p11mail_maildir_read(outbox, id, &buf, &buf_len);
@@ -140,11 +230,11 @@ enum p11mail_status p11mail_queue_read(const char *outbox, const char *id,
 		rc = P11MAIL_ERR_NOMEM;
 		goto out;
 	}
-	rc = queue_parse(buf, buf_len, e, &off);
+	rc = queue_parse(buf, buf_len, e, &h, &off);
 	if (rc != P11MAIL_OK) {
 		p11m_log(P11MAIL_LOG_ERROR,
-		         "queued message %s has no envelope; it was not "
-		         "written by p11mail",
+		         "queued message %s has no valid envelope; it was not "
+		         "written by this version of p11mail",
 		         id);
 		goto out;
 	}
@@ -154,10 +244,38 @@ enum p11mail_status p11mail_queue_read(const char *outbox, const char *id,
 	*len = buf_len - off;
 	*msg = buf;
 	*env = e;
+	*how = h;
 	buf = NULL;
 	e = NULL;
 out:
+	if (buf != NULL)
+		p11mail_wipe(buf, buf_len); /* may be a held plaintext */
 	free(buf);
 	p11mail_envelope_free(e);
+	return rc;
+}
+
+enum p11mail_status p11mail_queue_read(const char *outbox, const char *id,
+                                       struct p11mail_envelope **env,
+                                       unsigned char **msg, size_t *len)
+{
+	enum p11mail_status rc;
+	unsigned int how = 0;
+
+	rc = p11mail_queue_read_held(outbox, id, env, &how, msg, len);
+	if (rc == P11MAIL_OK && how != 0) {
+		/* Its reader would send it without the protection asked for. */
+		p11m_log(P11MAIL_LOG_ERROR,
+		         "queued message %s waits for its token to be signed "
+		         "or encrypted",
+		         id);
+		p11mail_envelope_free(*env);
+		*env = NULL;
+		p11mail_wipe(*msg, *len);
+		free(*msg);
+		*msg = NULL;
+		*len = 0;
+		rc = P11MAIL_ERR_FORMAT;
+	}
 	return rc;
 }

@@ -11,6 +11,7 @@ src_p11mail_SOURCES += src/tools/cmd-smime.c src/tools/cmd-smime.h \
 	src/tools/cmd-decrypt.c
 src_p11mail_SOURCES += src/tools/cmd-send.c src/tools/cmd-sendmail.c \
 	src/tools/cmd-fetch.c src/tools/cmd-inbox.c src/tools/cmd-read.c
+src_p11mail_SOURCES += src/tools/send-hold.c src/tools/send-hold.h
 src_p11mail_SOURCES += src/tools/cmd-trust.c src/tools/cmd-certs.c
 src_p11mail_SOURCES += src/tools/cmd-doctor.c src/doctor.h src/doctor.c \
 	src/doctor-config.c src/doctor-p11.c src/doctor-store.c src/doctor-cert.c

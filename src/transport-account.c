@@ -30,6 +30,7 @@ struct p11mail_account {
 	char *maildir;
 	char *outbox;
 	char *state_file;
+	char *store_dir; /* the store of the identities that protect mail */
 	struct account_service svc[3];
 };
 
@@ -119,12 +120,14 @@ enum p11mail_status p11mail_account_load(const struct p11mail_config *cfg,
 	if (a == NULL)
 		return P11MAIL_ERR_NOMEM;
 	a->cfg = cfg;
+	a->store_dir = strdup(store_dir);
 	a->address = account_dup(p11mail_config_get(cfg, "account", "address"));
 	a->user = account_dup(p11mail_config_get(cfg, "account", "smtp-user"));
 	a->password_source = account_dup(
 	        p11mail_config_get(cfg, "account", "password-source"));
 	a->ca_file = account_dup(p11mail_config_get(cfg, "account", "ca-file"));
-	rc = account_paths(a, store_dir);
+	rc = a->store_dir != NULL ? account_paths(a, store_dir)
+	                          : P11MAIL_ERR_NOMEM;
 	for (int s = 0; rc == P11MAIL_OK && s < 3; s++)
 		rc = account_service_load(a, (enum p11mail_service)s);
 	if (rc == P11MAIL_OK && a->svc[P11MAIL_SERVICE_SMTP].host != NULL &&
@@ -132,12 +135,13 @@ enum p11mail_status p11mail_account_load(const struct p11mail_config *cfg,
 		/* smtp-tls defaults to starttls, whatever the port. */
 		a->svc[P11MAIL_SERVICE_SMTP].tls_set = 1;
 	}
-	if (rc != P11MAIL_OK) {
-		p11mail_account_free(a);
-		return rc;
-	}
+	if (rc != P11MAIL_OK)
+		goto out;
 	*out = a;
-	return P11MAIL_OK;
+	a = NULL;
+out:
+	p11mail_account_free(a);
+	return rc;
 }
 
 void p11mail_account_free(struct p11mail_account *a)
@@ -152,6 +156,7 @@ void p11mail_account_free(struct p11mail_account *a)
 	free(a->maildir);
 	free(a->outbox);
 	free(a->state_file);
+	free(a->store_dir);
 	for (int s = 0; s < 3; s++)
 		free(a->svc[s].host);
 	free(a);
@@ -170,6 +175,16 @@ const char *p11mail_account_maildir(const struct p11mail_account *a)
 const char *p11mail_account_outbox(const struct p11mail_account *a)
 {
 	return a != NULL ? a->outbox : NULL;
+}
+
+const char *account_store_dir(const struct p11mail_account *a)
+{
+	return a->store_dir;
+}
+
+const struct p11mail_config *account_config(const struct p11mail_account *a)
+{
+	return a->cfg;
 }
 
 const char *p11mail_account_state_file(const struct p11mail_account *a)
@@ -304,11 +319,12 @@ enum p11mail_status p11mail_account_open(const char *config_path,
 		rc = p11mail_store_dir(c, store_dir, 0, &dir);
 	if (rc == P11MAIL_OK)
 		rc = p11mail_account_load(c, dir, out);
-	free(dir);
-	if (rc != P11MAIL_OK) {
-		p11mail_config_free(c);
-		return rc;
-	}
+	if (rc != P11MAIL_OK)
+		goto out;
 	*cfg = c;
-	return P11MAIL_OK;
+	c = NULL;
+out:
+	free(dir);
+	p11mail_config_free(c);
+	return rc;
 }

@@ -28,9 +28,8 @@ static enum p11mail_status protect_smime(const struct p11mail_config *cfg,
 	if (rc == P11MAIL_OK)
 		rc = p11mail_store_open(dir, &store);
 	if (rc == P11MAIL_OK)
-		rc = p11mail_mail_smime_new(store,
-		                            (const char *const *)env->rcpt,
-		                            env->rcpt_count, out);
+		rc = mail_smime_new(cfg, store, (const char *const *)env->rcpt,
+		                    env->rcpt_count, out);
 	if (rc == P11MAIL_OK)
 		rc = p11mail_mail_set_identity(*out, store, env->from, pin,
 		                               need_key);
@@ -41,6 +40,11 @@ static enum p11mail_status protect_smime(const struct p11mail_config *cfg,
 	p11mail_store_close(store);
 	free(dir);
 	return rc;
+}
+
+int p11mail_protect_can_wait(enum p11mail_status st)
+{
+	return st == P11MAIL_ERR_NO_TOKEN || st == P11MAIL_ERR_TOKEN_REMOVED;
 }
 
 /* Copies an S/MIME result into a plain malloc'd buffer. */

@@ -32,9 +32,9 @@ enum p11mail_status p11mail_send_message(struct p11mail_account *acct,
                                          int *sent, char **queued_id)
 {
 	struct p11mail_server srv;
-	enum p11mail_status rc, server_rc;
+	enum p11mail_status rc;
 	char *id = NULL;
-	int lock;
+	int lock = -1;
 
 	if (sent == NULL || queued_id == NULL)
 		return P11MAIL_ERR_ARGS;
@@ -46,23 +46,19 @@ enum p11mail_status p11mail_send_message(struct p11mail_account *acct,
 	rc = p11mail_queue_add(p11mail_account_outbox(acct), env, msg, len,
 	                       &id);
 	if (rc != P11MAIL_OK)
-		return rc;
-	server_rc = p11mail_account_server(acct, P11MAIL_SERVICE_SMTP, &srv);
-	if (server_rc == P11MAIL_ERR_NOT_FOUND) {
-		*queued_id = id; /* no server: the outbox is the destination */
-		return P11MAIL_OK;
+		goto out;
+	rc = p11mail_account_server(acct, P11MAIL_SERVICE_SMTP, &srv);
+	if (rc == P11MAIL_ERR_NOT_FOUND) {
+		rc = P11MAIL_OK; /* no server: the outbox is the destination */
+		goto out;
 	}
-	rc = server_rc;
-	lock = rc == P11MAIL_OK ? send_lock(p11mail_account_outbox(acct)) : -1;
-	if (rc == P11MAIL_OK && lock < 0)
+	if (rc == P11MAIL_OK &&
+	    (lock = send_lock(p11mail_account_outbox(acct))) < 0)
 		rc = P11MAIL_ERR_IO;
 	if (rc == P11MAIL_OK)
 		rc = p11mail_smtp_submit(&srv, env, msg, len);
-	if (rc != P11MAIL_OK) {
-		send_unlock(lock);
-		*queued_id = id; /* stays queued: the caller names it */
-		return rc;
-	}
+	if (rc != P11MAIL_OK)
+		goto out; /* stays queued: the caller names it */
 	*sent = 1;
 	if (p11mail_maildir_remove(p11mail_account_outbox(acct), id) !=
 	    P11MAIL_OK)
@@ -70,28 +66,80 @@ enum p11mail_status p11mail_send_message(struct p11mail_account *acct,
 		         "sent, but %s could not be removed from the outbox: "
 		         "remove it by hand or it will be sent again",
 		         id);
+out:
 	send_unlock(lock);
-	free(id);
-	return P11MAIL_OK;
+	if (*sent)
+		free(id);
+	else
+		*queued_id = id; /* NULL when nothing was queued */
+	return rc;
 }
 
-/* Submits one queued message and removes it once accepted. */
-static enum p11mail_status send_queued(const struct p11mail_server *srv,
-                                       const char *outbox, const char *id)
+/*
+ * A held message signed and/or encrypted as it asked, in place; on
+ * failure it stays held and the reason is logged.
+ */
+static enum p11mail_status send_protect_held(struct p11mail_account *acct,
+                                             const char *id,
+                                             const struct p11mail_envelope *env,
+                                             unsigned int how,
+                                             unsigned char **msg, size_t *len)
 {
+	unsigned char *out = NULL;
+	enum p11mail_status rc;
+	size_t out_len = 0;
+	int encrypted = 0;
+
+	rc = p11mail_mail_protect(account_config(acct), account_store_dir(acct),
+	                          env, how, *msg, *len, &out, &out_len,
+	                          &encrypted);
+	if (rc != P11MAIL_OK) {
+		p11m_log(P11MAIL_LOG_ERROR,
+		         "%s stays in the outbox: it could not be %s (%s)", id,
+		         (how & P11MAIL_PROTECT_ENCRYPT) ? "encrypted"
+		                                         : "signed",
+		         p11mail_strerror(rc));
+		goto out;
+	}
+	p11mail_wipe(*msg, *len);
+	free(*msg);
+	*msg = out;
+	*len = out_len;
+out:
+	return rc;
+}
+
+/*
+ * Submits one queued message, first signed and/or encrypted when it was
+ * held for its token, and removes it once accepted.
+ */
+static enum p11mail_status send_queued(struct p11mail_account *acct,
+                                       const struct p11mail_server *srv,
+                                       const char *id)
+{
+	const char *outbox = p11mail_account_outbox(acct);
 	struct p11mail_envelope *env = NULL;
 	unsigned char *msg = NULL;
 	enum p11mail_status rc;
+	unsigned int how = 0;
 	size_t len = 0;
 
-	rc = p11mail_queue_read(outbox, id, &env, &msg, &len);
+	rc = p11mail_queue_read_held(outbox, id, &env, &how, &msg, &len);
+	if (rc == P11MAIL_OK && how != 0) {
+		rc = send_protect_held(acct, id, env, how, &msg, &len);
+		if (rc != P11MAIL_OK)
+			goto out; /* logged, naming it */
+	}
 	if (rc == P11MAIL_OK)
 		rc = p11mail_smtp_submit(srv, env, msg, len);
 	if (rc == P11MAIL_OK)
 		rc = p11mail_maildir_remove(outbox, id);
 	else
 		p11m_log(P11MAIL_LOG_ERROR, "%s stays in the outbox", id);
+out:
 	p11mail_envelope_free(env);
+	if (msg != NULL)
+		p11mail_wipe(msg, len);
 	free(msg);
 	return rc;
 }
@@ -124,7 +172,7 @@ enum p11mail_status p11mail_send_queue(struct p11mail_account *acct,
 	if (rc != P11MAIL_OK)
 		goto out;
 	for (size_t i = 0; i < list->count; i++) {
-		one = send_queued(&srv, outbox, list->entries[i].id);
+		one = send_queued(acct, &srv, list->entries[i].id);
 		if (one == P11MAIL_OK)
 			(*sent)++;
 		else

@@ -13,6 +13,8 @@
 
 #include <openssl/pem.h>
 #include <openssl/x509.h>
+#include <p11-kit/p11-kit.h>
+#include <p11-kit/uri.h>
 
 #include "common.h"
 #include "transport.h"
@@ -54,9 +56,10 @@ trust_add_certs(p11mail_smime *smime, p11mail_store *store, const char *address)
 	return rc;
 }
 
-enum p11mail_status p11mail_mail_smime_new(p11mail_store *store,
-                                           const char *const *addresses,
-                                           size_t count, p11mail_smime **out)
+enum p11mail_status mail_smime_new(const struct p11mail_config *cfg,
+                                   p11mail_store *store,
+                                   const char *const *addresses, size_t count,
+                                   p11mail_smime **out)
 {
 	p11mail_smime *smime = NULL;
 	enum p11mail_status rc;
@@ -66,17 +69,25 @@ enum p11mail_status p11mail_mail_smime_new(p11mail_store *store,
 	*out = NULL;
 	if (store == NULL || (count > 0 && addresses == NULL))
 		return P11MAIL_ERR_ARGS;
-	rc = p11mail_smime_new(&smime);
+	rc = p11mail_smime_new_config(cfg, &smime);
 	if (rc == P11MAIL_OK)
 		rc = trust_add_anchors(smime, store);
 	for (size_t i = 0; rc == P11MAIL_OK && i < count; i++)
 		rc = trust_add_certs(smime, store, addresses[i]);
-	if (rc != P11MAIL_OK) {
-		p11mail_smime_free(smime);
-		return rc;
-	}
+	if (rc != P11MAIL_OK)
+		goto out;
 	*out = smime;
-	return P11MAIL_OK;
+	smime = NULL;
+out:
+	p11mail_smime_free(smime);
+	return rc;
+}
+
+enum p11mail_status p11mail_mail_smime_new(p11mail_store *store,
+                                           const char *const *addresses,
+                                           size_t count, p11mail_smime **out)
+{
+	return mail_smime_new(NULL, store, addresses, count, out);
 }
 
 /* Writes the certificate then its chain (concatenated DER) as PEM. */
@@ -153,6 +164,48 @@ static char *trust_key_uri(const char *uri, const char *pin_source)
 	return s;
 }
 
+/* A token field of a URI without its padding; "" when the URI has none. */
+static char *trust_uri_field(const unsigned char *field, size_t len)
+{
+	char *s = p11_kit_space_strdup(field, len);
+
+	if (s != NULL)
+		s[strnlen(s, len)] = '\0'; /* an absent field is all zeros */
+	return s;
+}
+
+/*
+ * Says which token to insert for address: the label and serial of the
+ * identity's key URI, so that the user knows which card is wanted.
+ */
+static void trust_log_absent(const char *key_uri, const char *address)
+{
+	P11KitUri *u = p11_kit_uri_new();
+	char *label = NULL, *serial = NULL;
+	CK_TOKEN_INFO *ti;
+
+	if (u == NULL || p11_kit_uri_parse(key_uri, P11_KIT_URI_FOR_ANY, u) !=
+	                         P11_KIT_URI_OK)
+		goto out;
+	ti = p11_kit_uri_get_token_info(u);
+	label = trust_uri_field(ti->label, sizeof(ti->label));
+	serial = trust_uri_field(ti->serialNumber, sizeof(ti->serialNumber));
+out:
+	if (label != NULL && *label != '\0' && serial != NULL &&
+	    *serial != '\0')
+		p11m_log(P11MAIL_LOG_ERROR,
+		         "insert the token %s (serial %s) for %s", label,
+		         serial, address);
+	else if (label != NULL && *label != '\0')
+		p11m_log(P11MAIL_LOG_ERROR, "insert the token %s for %s", label,
+		         address);
+	else
+		p11m_log(P11MAIL_LOG_ERROR, "insert the token of %s", address);
+	free(label);
+	free(serial);
+	p11_kit_uri_free(u);
+}
+
 enum p11mail_status p11mail_mail_set_identity(p11mail_smime *smime,
                                               p11mail_store *store,
                                               const char *address,
@@ -182,6 +235,8 @@ enum p11mail_status p11mail_mail_set_identity(p11mail_smime *smime,
 		rc = P11MAIL_ERR_NOMEM;
 	if (rc == P11MAIL_OK)
 		rc = p11mail_smime_set_identity(smime, uri, cert, NULL);
+	if (p11mail_protect_can_wait(rc))
+		trust_log_absent(ids[0].key_uri, address);
 out:
 	if (cert != NULL)
 		unlink(cert);

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "send-hold.h"
 #include "tool.h"
 
 /* Registered in commands.def. */
@@ -123,36 +124,39 @@ static int send_queue(const struct tool_globals *g,
 	return tool_exit_status(st);
 }
 
-/* Signs and/or encrypts msg in place as the options ask. */
-static enum p11mail_status send_protect(const struct tool_globals *g,
-                                        const struct p11mail_config *cfg,
-                                        const struct send_opts *o,
-                                        const struct p11mail_envelope *env,
-                                        unsigned char **msg, size_t *len)
+/* The P11MAIL_PROTECT_* bits the options ask for. */
+static unsigned int send_how(const struct send_opts *o)
 {
-	unsigned int how = (o->sign ? P11MAIL_PROTECT_SIGN : 0) |
-	                   (o->encrypt ? P11MAIL_PROTECT_ENCRYPT : 0) |
-	                   (o->autoprotect ? P11MAIL_PROTECT_AUTO : 0);
-	unsigned char *out = NULL;
-	enum p11mail_status st;
-	size_t out_len = 0;
-	int encrypted = 0;
+	return (o->sign ? P11MAIL_PROTECT_SIGN : 0) |
+	       (o->encrypt ? P11MAIL_PROTECT_ENCRYPT : 0) |
+	       (o->autoprotect ? P11MAIL_PROTECT_AUTO : 0);
+}
 
-	if (how == 0)
-		return P11MAIL_OK;
-	st = p11mail_mail_protect(cfg, g->store, env, how, *msg, *len, &out,
-	                          &out_len, &encrypted);
-	if (st != P11MAIL_OK) {
-		tool_error("not sent: the message could not be %s (%s)",
-		           o->encrypt ? "encrypted" : "signed",
-		           p11mail_strerror(st));
-		return st;
-	}
-	p11mail_wipe(*msg, *len);
-	free(*msg);
-	*msg = out;
-	*len = out_len;
-	return P11MAIL_OK;
+/*
+ * Protects the message as the options ask.  Returns 0 when it is to be
+ * submitted, else the exit status: refused, or held for its token.
+ */
+static int send_protect(const struct tool_globals *g,
+                        const struct p11mail_config *cfg,
+                        struct p11mail_account *acct, const struct send_opts *o,
+                        const struct p11mail_envelope *env, unsigned char **msg,
+                        size_t *len)
+{
+	enum send_fate fate = SEND_PROTECTED;
+	enum p11mail_status st;
+	char *held = NULL;
+
+	if (send_how(o) == 0)
+		return TOOL_EXIT_OK;
+	st = send_protect_or_hold(g, cfg, acct, env, send_how(o), "", msg, len,
+	                          &fate, &held);
+	if (fate == SEND_HELD && g->json)
+		printf("{\"sent\":false,\"recipients\":%zu,\"queued\":\"%s\","
+		       "\"held\":true}\n",
+		       env->rcpt_count, held);
+	free(held);
+	(void)st; /* printed: held or refused both fail the command */
+	return fate == SEND_PROTECTED ? TOOL_EXIT_OK : TOOL_EXIT_FAILURE;
 }
 
 /*
@@ -202,6 +206,7 @@ static int send_one(const struct tool_globals *g,
 	enum p11mail_status st;
 	size_t clean_len = 0;
 	char *queued = NULL;
+	int rc = TOOL_EXIT_FAILURE;
 	int sent = 0;
 
 	st = p11mail_message_envelope(msg, len, from, &env);
@@ -212,9 +217,9 @@ static int send_one(const struct tool_globals *g,
 		           p11mail_strerror(st));
 		goto out;
 	}
-	st = send_protect(g, cfg, o, env, &clean, &clean_len);
-	if (st != P11MAIL_OK)
-		goto out; /* nothing was queued or sent */
+	rc = send_protect(g, cfg, acct, o, env, &clean, &clean_len);
+	if (rc != TOOL_EXIT_OK)
+		goto out; /* refused, or held until the token is back */
 	st = p11mail_send_message(acct, env, clean, clean_len, &sent, &queued);
 	if (g->json)
 		printf("{\"sent\":%s,\"recipients\":%zu,\"queued\":%s%s%s}\n",
@@ -237,11 +242,14 @@ static int send_one(const struct tool_globals *g,
 		        env->rcpt_count, env->rcpt_count == 1 ? "" : "s");
 	if (st == P11MAIL_OK && sent)
 		send_auto_trust(g, cfg, env);
+	rc = st == P11MAIL_OK ? TOOL_EXIT_OK : TOOL_EXIT_FAILURE;
 out:
 	free(queued);
+	if (clean != NULL)
+		p11mail_wipe(clean, clean_len);
 	free(clean);
 	p11mail_envelope_free(env);
-	return st == P11MAIL_OK ? TOOL_EXIT_OK : TOOL_EXIT_FAILURE;
+	return rc;
 }
 
 int cmd_send(const struct tool_globals *g, int argc, char **argv)

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "send-hold.h"
 #include "tool.h"
 
 /* Registered in commands.def. */
@@ -180,31 +181,6 @@ static enum p11mail_status sendmail_envelope(const struct sendmail_opts *o,
 	return P11MAIL_OK;
 }
 
-/* Signs and/or encrypts the message as the options ask. */
-static enum p11mail_status sendmail_protect(const struct tool_globals *g,
-                                            const struct p11mail_config *cfg,
-                                            const struct sendmail_opts *o,
-                                            const struct p11mail_envelope *env,
-                                            unsigned char **msg, size_t *len)
-{
-	unsigned char *out = NULL;
-	enum p11mail_status st;
-	size_t out_len = 0;
-	int encrypted = 0;
-
-	if (o->how == 0)
-		return P11MAIL_OK;
-	st = p11mail_mail_protect(cfg, g->store, env, o->how, *msg, *len, &out,
-	                          &out_len, &encrypted);
-	if (st != P11MAIL_OK)
-		return st;
-	p11mail_wipe(*msg, *len);
-	free(*msg);
-	*msg = out;
-	*len = out_len;
-	return P11MAIL_OK;
-}
-
 static int sendmail_run(const struct tool_globals *g,
                         const struct p11mail_config *cfg,
                         struct p11mail_account *acct,
@@ -214,6 +190,7 @@ static int sendmail_run(const struct tool_globals *g,
 	unsigned char *msg = NULL, *clean = NULL;
 	size_t len = 0, clean_len = 0;
 	enum p11mail_status st;
+	enum send_fate fate = SEND_PROTECTED;
 	char *queued = NULL;
 	int sent = 0;
 
@@ -225,13 +202,19 @@ static int sendmail_run(const struct tool_globals *g,
 		                       len, &env);
 	if (st == P11MAIL_OK)
 		st = p11mail_message_strip_bcc(msg, len, &clean, &clean_len);
-	if (st == P11MAIL_OK)
-		st = sendmail_protect(g, cfg, o, env, &clean, &clean_len);
 	if (st != P11MAIL_OK) {
 		tool_error("sendmail: cannot send this message: %s",
 		           p11mail_strerror(st));
 		goto out;
 	}
+	if (o->how != 0)
+		st = send_protect_or_hold(g, cfg, acct, env, o->how,
+		                          "sendmail: ", &clean, &clean_len,
+		                          &fate, &queued);
+	if (fate == SEND_HELD)
+		st = P11MAIL_OK; /* accepted for later delivery, as queued */
+	if (fate != SEND_PROTECTED)
+		goto out; /* the messages are printed */
 	st = p11mail_send_message(acct, env, clean, clean_len, &sent, &queued);
 	if (st != P11MAIL_OK && queued != NULL) {
 		tool_warn("sendmail: not sent yet (%s); queued as %s: run "
@@ -243,7 +226,11 @@ static int sendmail_run(const struct tool_globals *g,
 	}
 out:
 	free(queued);
+	if (clean != NULL)
+		p11mail_wipe(clean, clean_len);
 	free(clean);
+	if (msg != NULL)
+		p11mail_wipe(msg, len);
 	free(msg);
 	p11mail_envelope_free(env);
 	return st == P11MAIL_OK ? TOOL_EXIT_OK : TOOL_EXIT_FAILURE;
