@@ -1191,6 +1191,67 @@ P11MAIL_EXPORT int p11mail_protect_can_wait(enum p11mail_status st);
 
 /* ---- end of mail held for its token ----------------------------------- */
 
+/* ---- checking a workstation (p11mail doctor) ------------------------- */
+
+/* How one check came out. */
+enum p11mail_doctor_level {
+	P11MAIL_DOCTOR_OK = 0, /* as it should be */
+	P11MAIL_DOCTOR_WARN,   /* works, but needs attention */
+	P11MAIL_DOCTOR_FAIL    /* does not work */
+};
+
+/* What to check; a zeroed structure checks the usual places. */
+struct p11mail_doctor_options {
+	const char *config_path; /* NULL: as p11mail_config_load */
+	const char *store_dir;	 /* NULL: [store] path or the default */
+	int login;		 /* log in to the tokens to see private keys */
+};
+
+/* One finding; its strings belong to the report. */
+struct p11mail_doctor_finding {
+	enum p11mail_doctor_level level;
+	const char *check; /* "config", "module", "token", "identity"... */
+	const char *text;  /* what was found, one line */
+	const char *next;  /* the next step for warn and fail, else NULL */
+};
+
+typedef struct p11mail_doctor_report p11mail_doctor_report;
+
+/*
+ * Checks the configuration, PKCS#11 modules, tokens, identities and their
+ * keys, anchors, the store, its cache and the mail account, into *out.
+ * The checks only read; they log in only when options->login.  Library
+ * messages during the run go into the findings, not to the log callback.
+ * P11MAIL_OK whatever was found.  Free with p11mail_doctor_report_free.
+ */
+P11MAIL_EXPORT enum p11mail_status
+p11mail_doctor_run(const struct p11mail_doctor_options *options,
+		   p11mail_doctor_report **out);
+
+/* Number of findings in report, in the order the checks made them. */
+P11MAIL_EXPORT size_t
+p11mail_doctor_count(const p11mail_doctor_report *report);
+
+/*
+ * Finding i of report into *out; its strings live as long as the report.
+ * P11MAIL_ERR_ARGS when i is not below p11mail_doctor_count.
+ */
+P11MAIL_EXPORT enum p11mail_status
+p11mail_doctor_finding(const p11mail_doctor_report *report, size_t i,
+		       struct p11mail_doctor_finding *out);
+
+/*
+ * True when findings were lost for want of memory: the report is then
+ * incomplete and should count as failed.
+ */
+P11MAIL_EXPORT int
+p11mail_doctor_incomplete(const p11mail_doctor_report *report);
+
+/* Frees a report and its findings; accepts NULL. */
+P11MAIL_EXPORT void p11mail_doctor_report_free(p11mail_doctor_report *report);
+
+/* ---- end of checking a workstation ----------------------------------- */
+
 #ifdef __cplusplus
 }
 #endif

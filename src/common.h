@@ -22,6 +22,12 @@
 void p11m_log(enum p11mail_log_level level, const char *fmt, ...)
         P11M_PRINTF(2, 3);
 
+/*
+ * The application's log callback and its argument (NULL when none), so
+ * that a run which catches messages for itself can put them back after.
+ */
+void p11m_log_get(p11mail_log_fn *fn, void **arg);
+
 /* True when P11MAIL_DEBUG asked for a trace; cheap enough for hot paths. */
 int p11m_trace_enabled(void);
 

@@ -88,14 +88,6 @@ void doctor_clear(struct doctor *d)
 	d->room = 0;
 }
 
-int doctor_failed(const struct doctor *d)
-{
-	for (size_t i = 0; i < d->count; i++)
-		if (d->findings[i].level == DOCTOR_FAIL)
-			return 1;
-	return d->nomem;
-}
-
 void doctor_date(int64_t t, char buf[16])
 {
 	time_t tt = (time_t)t;

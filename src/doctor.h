@@ -52,9 +52,6 @@ void doctor_add(struct doctor *d, enum doctor_level level, const char *check,
 /* Frees the findings; the structure may be reused. */
 void doctor_clear(struct doctor *d);
 
-/* True when some finding is a FAIL. */
-int doctor_failed(const struct doctor *d);
-
 /* Formats t as "YYYY-MM-DD" (UTC) into buf, or "?" when it cannot. */
 void doctor_date(int64_t t, char buf[16]);
 

@@ -26,6 +26,12 @@ void p11mail_set_log(p11mail_log_fn fn, void *arg)
 	log_arg = arg;
 }
 
+void p11m_log_get(p11mail_log_fn *fn, void **arg)
+{
+	*fn = log_fn;
+	*arg = log_arg;
+}
+
 void p11m_log(enum p11mail_log_level level, const char *fmt, ...)
 {
 	char line[1024];

@@ -13,8 +13,7 @@ src_p11mail_SOURCES += src/tools/cmd-send.c src/tools/cmd-sendmail.c \
 	src/tools/cmd-fetch.c src/tools/cmd-inbox.c src/tools/cmd-read.c
 src_p11mail_SOURCES += src/tools/send-hold.c src/tools/send-hold.h
 src_p11mail_SOURCES += src/tools/cmd-trust.c src/tools/cmd-certs.c
-src_p11mail_SOURCES += src/tools/cmd-doctor.c src/doctor.h src/doctor.c \
-	src/doctor-config.c src/doctor-p11.c src/doctor-store.c src/doctor-cert.c
+src_p11mail_SOURCES += src/tools/cmd-doctor.c
 src_p11mail_CFLAGS = $(AM_CFLAGS) $(DEP_CFLAGS)
 src_p11mail_LDADD = src/libp11tool.la src/libp11mail.la $(OPENSSL_LIBS) \
 	$(GMIME_LIBS)

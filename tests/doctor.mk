@@ -1,10 +1,9 @@
-# p11mail doctor: its checks of modules and tokens go through the token
-# core, linked into the tool since libp11mail does not export it (with
-# src/doctor-trace.c for the core's few internal helpers, not the common
-# library, whose logging the tool must share with libp11mail).  Its test
-# runs every finding on SoftHSM2 tokens of the fixture.
-src_p11mail_SOURCES += src/doctor-trace.c
-src_p11mail_LDADD += src/libp11token.la $(P11KIT_LIBS)
+# p11mail doctor: the checks are part of libp11mail (p11mail_doctor_run),
+# over the token core and the store it carries; the command only prints.
+# Its test runs every finding on SoftHSM2 tokens of the fixture.
+src_libp11mail_la_SOURCES += src/doctor.h src/doctor.c src/doctor-run.c \
+	src/doctor-config.c src/doctor-p11.c src/doctor-store.c \
+	src/doctor-cert.c
 
 TESTS += tests/test-doctor.sh
 EXTRA_DIST += tests/test-doctor.sh
@@ -25,3 +24,11 @@ TESTS += tests/test-store-check
 tests_test_store_check_SOURCES = tests/test-store-check.c
 tests_test_store_check_CFLAGS = $(AM_CFLAGS) $(DEP_CFLAGS)
 tests_test_store_check_LDADD = $(STORE_TEST_LIBS)
+
+# The public doctor API: arguments, findings, the log callback given back.
+check_PROGRAMS += tests/test-doctor-api
+TESTS += tests/test-doctor-api
+tests_test_doctor_api_SOURCES = tests/test-doctor-api.c
+tests_test_doctor_api_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/tests
+tests_test_doctor_api_CFLAGS = $(AM_CFLAGS) $(DEP_CFLAGS)
+tests_test_doctor_api_LDADD = src/libp11mail.la tests/libtap.la

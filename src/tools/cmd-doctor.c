@@ -8,9 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
-#include "../doctor.h"
+#include "p11mail.h"
 #include "tool.h"
 
 int cmd_doctor(const struct tool_globals *g, int argc, char **argv);
@@ -28,14 +27,11 @@ static const char doctor_help[] =
 
 static const char *level_name[] = {"ok", "warn", "FAIL"};
 
-/* Keeps the library's last message: findings quote it. */
-static void doctor_log(void *arg, enum p11mail_log_level level,
-                       const char *text)
+static const char *level_text(enum p11mail_doctor_level level)
 {
-	struct doctor *d = arg;
-
-	if (level <= P11MAIL_LOG_WARNING)
-		snprintf(d->last_log, sizeof(d->last_log), "%s", text);
+	if ((size_t)level >= sizeof(level_name) / sizeof(level_name[0]))
+		return "FAIL";
+	return level_name[level];
 }
 
 static void json_string(const char *s)
@@ -54,20 +50,24 @@ static void json_string(const char *s)
 	putchar('"');
 }
 
-static void print_json(const struct doctor *d, size_t warns, size_t fails)
+static void print_json(const p11mail_doctor_report *r, size_t warns,
+                       size_t fails)
 {
+	struct p11mail_doctor_finding f;
+	size_t n = p11mail_doctor_count(r);
+
 	printf("{\"ok\":%s,\"warnings\":%zu,\"failures\":%zu,\"checks\":[",
 	       fails == 0 ? "true" : "false", warns, fails);
-	for (size_t i = 0; i < d->count; i++) {
-		const struct doctor_finding *f = &d->findings[i];
-
+	for (size_t i = 0; i < n; i++) {
+		if (p11mail_doctor_finding(r, i, &f) != P11MAIL_OK)
+			continue;
 		printf("%s{\"check\":", i == 0 ? "" : ",");
-		json_string(f->check);
-		printf(",\"status\":\"%s\",\"finding\":", level_name[f->level]);
-		json_string(f->text);
+		json_string(f.check);
+		printf(",\"status\":\"%s\",\"finding\":", level_text(f.level));
+		json_string(f.text);
 		printf(",\"next\":");
-		if (f->next != NULL)
-			json_string(f->next);
+		if (f.next != NULL)
+			json_string(f.next);
 		else
 			printf("null");
 		putchar('}');
@@ -75,72 +75,47 @@ static void print_json(const struct doctor *d, size_t warns, size_t fails)
 	printf("]}\n");
 }
 
-static void print_text(const struct tool_globals *g, const struct doctor *d,
-                       size_t warns, size_t fails)
+static void print_text(const struct tool_globals *g,
+                       const p11mail_doctor_report *r, size_t warns,
+                       size_t fails)
 {
-	for (size_t i = 0; i < d->count; i++) {
-		const struct doctor_finding *f = &d->findings[i];
+	struct p11mail_doctor_finding f;
+	size_t n = p11mail_doctor_count(r);
 
-		if (g->quiet && f->level == DOCTOR_OK)
+	for (size_t i = 0; i < n; i++) {
+		if (p11mail_doctor_finding(r, i, &f) != P11MAIL_OK)
 			continue;
-		printf("%-4s %-8s %s", level_name[f->level], f->check, f->text);
-		if (f->next != NULL)
-			printf(" -- next: %s", f->next);
+		if (g->quiet && f.level == P11MAIL_DOCTOR_OK)
+			continue;
+		printf("%-4s %-8s %s", level_text(f.level), f.check, f.text);
+		if (f.next != NULL)
+			printf(" -- next: %s", f.next);
 		putchar('\n');
 	}
-	printf("%zu findings: %zu ok, %zu warn, %zu FAIL\n", d->count,
-	       d->count - warns - fails, warns, fails);
+	printf("%zu findings: %zu ok, %zu warn, %zu FAIL\n", n,
+	       n - warns - fails, warns, fails);
 }
 
-static void print_report(const struct tool_globals *g, const struct doctor *d,
-                         int json)
+/* Prints the report; returns the number of failures. */
+static size_t print_report(const struct tool_globals *g,
+                           const p11mail_doctor_report *r, int json)
 {
-	size_t warns = 0, fails = 0;
+	struct p11mail_doctor_finding f;
+	size_t n = p11mail_doctor_count(r), warns = 0, fails = 0;
 
-	for (size_t i = 0; i < d->count; i++) {
-		warns += d->findings[i].level == DOCTOR_WARN;
-		fails += d->findings[i].level == DOCTOR_FAIL;
+	for (size_t i = 0; i < n; i++) {
+		if (p11mail_doctor_finding(r, i, &f) != P11MAIL_OK)
+			continue;
+		warns += f.level == P11MAIL_DOCTOR_WARN;
+		fails += f.level == P11MAIL_DOCTOR_FAIL;
 	}
 	if (json)
-		print_json(d, warns, fails);
+		print_json(r, warns, fails);
 	else
-		print_text(g, d, warns, fails);
-	if (d->nomem)
+		print_text(g, r, warns, fails);
+	if (p11mail_doctor_incomplete(r))
 		tool_error("out of memory: some findings are missing");
-}
-
-static int64_t doctor_now(void)
-{
-	/* the store judges expiry by this clock too */
-	const char *fake = secure_getenv("P11MAIL_STORE_NOW");
-
-	if (fake != NULL && *fake != '\0')
-		return strtoll(fake, NULL, 10);
-	return (int64_t)time(NULL);
-}
-
-static void run_checks(const struct tool_globals *g, struct doctor *d)
-{
-	struct p11mail_config *cfg = NULL;
-	struct doctor_p11 *p11 = NULL;
-	enum p11mail_status st;
-	char *dir = NULL;
-
-	doctor_check_config(d, g->config, &cfg);
-	p11 = doctor_check_tokens(d);
-	st = p11mail_store_dir(cfg, g->store, 0, &dir);
-	if (st == P11MAIL_OK)
-		doctor_check_store(d, p11, dir);
-	else
-		doctor_add(d, DOCTOR_FAIL, "store",
-		           "give --store DIR or set [store] path",
-		           "no store directory: %s", p11mail_strerror(st));
-	doctor_check_account(d);
-	free(dir);
-	doctor_p11_free(p11);
-	d->cfg = NULL;
-	d->config_path = NULL;
-	p11mail_config_free(cfg);
+	return fails;
 }
 
 int cmd_doctor(const struct tool_globals *g, int argc, char **argv)
@@ -150,13 +125,15 @@ int cmd_doctor(const struct tool_globals *g, int argc, char **argv)
 	        {"json", no_argument, NULL, 'j'},
 	        {"help", no_argument, NULL, 'h'},
 	        {NULL, 0, NULL, 0}};
-	struct doctor d;
+	struct p11mail_doctor_options opts = {g->config, g->store, 0};
+	p11mail_doctor_report *report = NULL;
+	enum p11mail_status st;
 	int opt, json = g->json, rc;
+	size_t fails;
 
-	memset(&d, 0, sizeof(d));
 	while ((opt = getopt_long(argc, argv, "ljh", options, NULL)) != -1) {
 		if (opt == 'l') {
-			d.login = 1;
+			opts.login = 1;
 		} else if (opt == 'j') {
 			json = 1;
 		} else if (opt == 'h') {
@@ -169,12 +146,15 @@ int cmd_doctor(const struct tool_globals *g, int argc, char **argv)
 	}
 	if (optind != argc)
 		return tool_usage_error("doctor takes no arguments");
-	d.now = doctor_now();
-	p11mail_set_log(doctor_log, &d);
-	run_checks(g, &d);
-	p11mail_set_log(NULL, NULL);
-	print_report(g, &d, json);
-	rc = doctor_failed(&d) ? TOOL_EXIT_FAILURE : TOOL_EXIT_OK;
-	doctor_clear(&d);
+	st = p11mail_doctor_run(&opts, &report);
+	if (st != P11MAIL_OK) {
+		tool_error("the checks could not run: %s",
+		           p11mail_strerror(st));
+		return TOOL_EXIT_FAILURE;
+	}
+	fails = print_report(g, report, json);
+	rc = fails != 0 || p11mail_doctor_incomplete(report) ? TOOL_EXIT_FAILURE
+	                                                     : TOOL_EXIT_OK;
+	p11mail_doctor_report_free(report);
 	return rc;
 }
