@@ -65,6 +65,37 @@ check "fetch over POP3S" p11 bob fetch --pop3 --tls implicit \
 check "POP3S fetched three" test "$(local_count "$W/bob/pops")" -eq 3
 sed -i "s/^pop3-port = .*/pop3-port = $MAIL_POP3_PORT/" "$W/bob/p11mail.conf"
 
+# [account] imap-tls and pop3-tls choose TLS without the --tls option.
+cp "$W/bob/p11mail.conf" "$W/bob/tls.conf"
+printf 'imap-tls = implicit\npop3-tls = implicit\n' >>"$W/bob/tls.conf"
+pt() {
+	"$P11MAIL" --config "$W/bob/tls.conf" --store "$W/bob/store" "$@"
+}
+check_fails "imap-tls = implicit against the STARTTLS port fails" \
+	pt fetch --imap --ca-file "$CA" --maildir "$W/bob/imap-tls"
+check "and fetches nothing" test "$(local_count "$W/bob/imap-tls")" -eq 0
+sed -i "s/^imap-port = .*/imap-port = $MAIL_IMAPS_PORT/; \
+s/^pop3-port = .*/pop3-port = $MAIL_POP3S_PORT/" "$W/bob/tls.conf"
+check "imap-tls = implicit on the IMAPS port fetches" \
+	pt fetch --imap --ca-file "$CA" --maildir "$W/bob/imap-tls"
+check "three fetched over IMAPS" \
+	test "$(local_count "$W/bob/imap-tls")" -eq 3
+check "pop3-tls = implicit on the POP3S port fetches" \
+	pt fetch --pop3 --ca-file "$CA" --maildir "$W/bob/pop3-tls"
+check "three fetched over POP3S" \
+	test "$(local_count "$W/bob/pop3-tls")" -eq 3
+sed -i "s/^pop3-tls = .*/pop3-tls = sometimes/" "$W/bob/tls.conf"
+out=$(pt fetch --pop3 --ca-file "$CA" --maildir "$W/bob/pop3-bad" 2>&1)
+rc=$?
+if [ $rc -ne 0 ] && [ "$(printf '%s\n' "$out" | wc -l)" -le 2 ] &&
+	printf '%s' "$out" | grep -q "pop3-tls"; then
+	pass "an unknown pop3-tls choice is a one-line configuration error"
+else
+	fail "an unknown pop3-tls choice is a one-line configuration error"
+	diag "status $rc: $out"
+fi
+check "nothing fetched with it" test "$(local_count "$W/bob/pop3-bad")" -eq 0
+
 # A refused login: clear error, the local Maildir and state untouched.
 printf 'wrong\n' >"$W/bob/bad-password"
 chmod 600 "$W/bob/bad-password"

@@ -177,4 +177,102 @@ out=$(p11 alice inbox 2>&1)
 if sig_is S "signed by bob"; then pass "bob's signature is still trusted"
 else fail "bob's signature is still trusted"; diag "$out"; fi
 
+# 9. bob's token is absent at send time: a short error names it, the
+# message waits in the outbox unsigned and marked, a queue run without the
+# token keeps it, and with the token back send --queue signs and sends it,
+# once.  The same through sendmail.
+fixture_faulty
+mail_config bob "$W/bob/faulty.conf"
+printf '[token]\nmodule = %s\npin-source = file:%s\n' \
+	"$P11FAULTY_MODULE" "$BOB_PIN_FILE" >>"$W/bob/faulty.conf"
+fq() {
+	"$P11MAIL" --config "$W/bob/faulty.conf" --store "$W/bob/store" "$@"
+}
+q0=$(local_count "$W/bob/outbox")
+a0=$(server_count alice)
+echo removed >"$P11FAULTY_CONTROL"
+message $B $A "held for the token" >"$W/h1.eml"
+out=$(fq send --sign --ca-file "$CA" "$W/h1.eml" 2>&1)
+rc=$?
+want="insert the token $BOB_TOKEN_LABEL (serial $BOB_TOKEN_SERIAL) for $B"
+case $rc:$out in
+1:*"$want"*) pass "send without the token fails naming the token" ;;
+*) fail "send without the token fails naming the token (status $rc)"
+	diag "$out" ;;
+esac
+if [ "$(printf '%s\n' "$out" | wc -l)" -eq 2 ] &&
+	printf '%s\n' "$out" | grep -q "send --queue" &&
+	! printf '%s\n' "$out" | grep -Eqi "engine|shared library|dso|URI"; then
+	pass "two lines: the token to insert, then the next step"
+else
+	fail "two lines: the token to insert, then the next step"
+	diag "$out"
+fi
+check "the message waits in the outbox" \
+	test "$(local_count "$W/bob/outbox")" -eq $((q0 + 1))
+held=$(grep -l "held for the token" "$W/bob/outbox/new/"* 2>/dev/null)
+check "it is marked to be signed" \
+	grep -q "^X-P11mail-Envelope-Protect: sign" $held
+check "and is not signed yet" sh -c "! grep -q pkcs7-signature $held"
+check "nothing reached the server" test "$(server_count alice)" -eq "$a0"
+out=$(fq send --queue --ca-file "$CA" 2>&1)
+rc=$?
+case $rc:$out in
+1:*"stays in the outbox"*) pass "a queue run without the token keeps it" ;;
+*) fail "a queue run without the token keeps it (status $rc)"
+	diag "$out" ;;
+esac
+check "still nothing on the server" test "$(server_count alice)" -eq "$a0"
+check "still queued" test "$(local_count "$W/bob/outbox")" -eq $((q0 + 1))
+
+message $B $A "held through sendmail" >"$W/h2.eml"
+out=$(fq sendmail --sign -t -oi --ca-file "$CA" <"$W/h2.eml" 2>&1)
+rc=$?
+case $rc:$out in
+0:*"$want"*) pass "sendmail without the token accepts it for later" ;;
+*) fail "sendmail without the token accepts it for later (status $rc)"
+	diag "$out" ;;
+esac
+check "it waits in the outbox too" \
+	test "$(local_count "$W/bob/outbox")" -eq $((q0 + 2))
+
+: >"$P11FAULTY_CONTROL"
+check "with the token back, send --queue sends both" \
+	fq send --queue --ca-file "$CA"
+check "the outbox is empty again" \
+	test "$(local_count "$W/bob/outbox")" -eq "$q0"
+check "both delivered" wait_delivered alice $((a0 + 2))
+for subj in "held for the token" "held through sendmail"; do
+	n=$(grep -l "^Subject: $subj" "$(server_maildir alice)/new/"* \
+		2>/dev/null | wc -l)
+	check "'$subj' arrived exactly once" test "$n" -eq 1
+done
+check "alice fetches" p11 alice -q fetch --ca-file "$CA"
+out=$(p11 alice inbox 2>&1)
+if sig_is S "held for the token" && sig_is S "held through sendmail"; then
+	pass "both arrived signed by bob"
+else
+	fail "both arrived signed by bob"
+	diag "$out"
+fi
+
+# A held message is never sent as it is by a reader that ignores the mark.
+message $B $A "marked by hand" >"$W/h3.eml"
+{
+	printf 'X-P11mail-Envelope-From: %s\r\n' $B
+	printf 'X-P11mail-Envelope-To: %s\r\n' $A
+	printf 'X-P11mail-Envelope-Protect: sign seal\r\n'
+	cat "$W/h3.eml"
+} >"$W/bob/outbox/new/1.unknown.protect"
+out=$(fq send --queue --ca-file "$CA" 2>&1)
+rc=$?
+case $rc:$out in
+1:*"1.unknown.protect"*) pass "an unknown protection word is refused" ;;
+*) fail "an unknown protection word is refused (status $rc)"
+	diag "$out" ;;
+esac
+check "that message is not sent" sh -c \
+	"! grep -rqs 'marked by hand' '$(server_maildir alice)/new'"
+rm -f "$W/bob/outbox/new/1.unknown.protect"
+
 done_testing
