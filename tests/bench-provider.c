@@ -341,6 +341,7 @@ int main(int argc, char **argv)
 		printf("}%s\n", op + 1 < OP_COUNT ? "," : "");
 	}
 	printf("]}\n");
+	fflush(stdout);
 	fixture_teardown();
 	return 0;
 }
