@@ -6,6 +6,8 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
+#include <strings.h>
 
 #include "common.h"
 #include "tok-internal.h"
@@ -93,6 +95,47 @@ CK_RV tok_fail(CK_RV rv, enum tok_detail detail, const char *fmt, ...)
 	last_detail = detail;
 	p11m_trace("token", "%s (%s)", last_error, tok_rv_name(rv));
 	return rv;
+}
+
+/* True when the attribute name in [name, end) could carry a PIN. */
+static int names_pin(const char *name, const char *end)
+{
+	const char *p;
+
+	for (p = name; p + 3 <= end; p++)
+		if (strncasecmp(p, "pin", 3) == 0)
+			return 1;
+	return 0;
+}
+
+const char *tok_uri_shown(const char *text, char *buf, size_t size)
+{
+	const char *p = text != NULL ? text : "";
+	size_t used = 0;
+
+	if (size == 0)
+		return buf;
+	buf[0] = '\0';
+	while (*p != '\0' && *p != '?' && used + 1 < size) {
+		size_t seg = strcspn(p, ";?");
+		const char *eq = memchr(p, '=', seg);
+
+		if (eq != NULL && names_pin(p, eq))
+			snprintf(buf + used, size - used, "%.*s=***",
+			         (int)(eq - p), p);
+		else
+			snprintf(buf + used, size - used, "%.*s", (int)seg, p);
+		used = strlen(buf);
+		p += seg;
+		if (*p == ';' && used + 1 < size) {
+			buf[used++] = ';';
+			buf[used] = '\0';
+			p++;
+		}
+	}
+	if (*p == '?' && used + 1 < size)
+		snprintf(buf + used, size - used, "?...");
+	return buf;
 }
 
 void tok_clear_error(void)

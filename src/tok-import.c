@@ -163,6 +163,7 @@ static CK_RV import_target(tok_core *core, const char *token_uri,
 	struct tok_token *toks[2];
 	CK_OBJECT_HANDLE obj;
 	P11KitUri *uri = p11_kit_uri_new();
+	char shown[512];
 	size_t n = 0;
 	CK_RV rv = CKR_HOST_MEMORY;
 
@@ -173,7 +174,7 @@ static CK_RV import_target(tok_core *core, const char *token_uri,
 	if (p11_kit_uri_parse(token_uri, P11_KIT_URI_FOR_ANY, uri) !=
 	    P11_KIT_URI_OK)
 		rv = tok_fail(rv, TOK_DETAIL_URI, "the URI is malformed: %s",
-		              token_uri);
+		              tok_uri_shown(token_uri, shown, sizeof(shown)));
 	else if ((rv = tok_pin_src_from_uri(uri, pins)) == CKR_OK)
 		rv = tok_find_tokens(core, uri, toks, 2, &n);
 	if (rv == CKR_OK && n != 1)

@@ -146,6 +146,13 @@ CK_RV tok_fail(CK_RV rv, enum tok_detail detail, const char *fmt, ...)
 /* Clears this thread's last error. */
 void tok_clear_error(void);
 
+/*
+ * Writes text into buf (size bytes, truncated) as it may be shown in a
+ * message or the trace: the query becomes "?..." and any path attribute
+ * whose name mentions a PIN keeps its name only.  Returns buf.
+ */
+const char *tok_uri_shown(const char *text, char *buf, size_t size);
+
 /* True for the errors after which the core reconnects and retries once. */
 int tok_rv_is_lost(CK_RV rv);
 

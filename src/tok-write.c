@@ -38,10 +38,13 @@ static CK_RV uri_parse(const char *text, P11KitUri **out)
 		return CKR_HOST_MEMORY;
 	r = p11_kit_uri_parse(text, P11_KIT_URI_FOR_ANY, uri);
 	if (r != P11_KIT_URI_OK) {
+		char shown[512];
+
 		p11_kit_uri_free(uri);
 		return tok_fail(CKR_ARGUMENTS_BAD, TOK_DETAIL_URI,
 		                "the PKCS#11 URI is malformed (%s): %s",
-		                p11_kit_uri_message(r), text);
+		                p11_kit_uri_message(r),
+		                tok_uri_shown(text, shown, sizeof(shown)));
 	}
 	*out = uri;
 	return CKR_OK;

@@ -98,6 +98,14 @@ tests_libtokenpap_la_LIBADD = -ldl
 TESTS += tests/test-token-tty.sh
 EXTRA_DIST += tests/test-token-tty.sh
 
+check_PROGRAMS += tests/token-secure
+tests_token_secure_SOURCES = tests/test-token-secure.c
+tests_token_secure_CFLAGS = $(TOKEN_TEST_CFLAGS)
+tests_token_secure_LDADD = tests/libtokentest.la $(TOKEN_TEST_LIBS)
+
+TESTS += tests/test-token-secure.sh
+EXTRA_DIST += tests/test-token-secure.sh
+
 # make bench-token: signatures per second, raw C_Sign
 # against tok_key_sign, as JSON.
 EXTRA_DIST += tests/bench-token.sh

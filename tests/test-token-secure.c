@@ -1,0 +1,94 @@
+/*
+ * What the token core must not leak or do: a PIN from the URI never shows
+ * in an error or the trace.
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/evp.h>
+
+#include "tap.h"
+#include "test-token-util.h"
+#include "tok-internal.h"
+
+static struct tt_backend b;
+static const char *trace_path;
+
+#define SECRET  "SECRET123"
+#define BAD_URI "pkcs11:token=%zz?pin-value=" SECRET
+
+/* Opens text, which must fail; checks SECRET shows nowhere. */
+static void malformed(const char *text)
+{
+	tok_core *core = tt_core(&b, NULL);
+	tok_key *key = NULL;
+	CK_RV rv;
+
+	rv = tok_key_open(core, text, &key);
+	tap_check(rv == CKR_ARGUMENTS_BAD && key == NULL);
+	if (!tap_check(strstr(tok_last_error(), "malformed") != NULL))
+		tap_diag("%s: %s", tok_rv_name(rv), tok_last_error());
+	if (!tap_check(strstr(tok_last_error(), SECRET) == NULL))
+		tap_diag("%s", tok_last_error());
+	tok_key_unref(key);
+	tok_core_free(core);
+}
+
+static void test_uri_pin_not_shown(void)
+{
+	char shown[128];
+
+	malformed("pkcs11:id=%zz;object=x?pin-value=" SECRET);
+	malformed("pkcs11:bogus=1;id=%01?pin-value=" SECRET);
+	malformed("pkcs11:id=%01?pin-value=" SECRET "&pin-source=%z");
+	malformed("pkcs11:pin-value=" SECRET ";id=%0");
+	tap_check(strcmp(tok_uri_shown("pkcs11:id=%01;pin-value=" SECRET
+	                               "?pin-value=" SECRET,
+	                               shown, sizeof(shown)),
+	                 "pkcs11:id=%01;pin-value=***?...") == 0);
+	tap_diag("%s", shown);
+	tap_check(strcmp(tok_uri_shown("pkcs11:token=a", shown, 4), "pkc") ==
+	          0);
+
+	/* Listing and importing parse their URI apart from opening keys. */
+	{
+		tok_core *core = tt_core(&b, NULL);
+		struct tok_object *objs = NULL;
+		size_t n = 0;
+		EVP_PKEY *pkey = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+		unsigned char id[] = {0x7e};
+		tok_key *key = NULL;
+
+		tap_check(tok_list_objects(core, BAD_URI, &objs, &n) ==
+		          CKR_ARGUMENTS_BAD);
+		tap_check(strstr(tok_last_error(), "malformed") != NULL);
+		tap_check(strstr(tok_last_error(), SECRET) == NULL);
+		tok_objects_free(objs, n);
+		tap_check(pkey != NULL &&
+		          tok_import_key(core, BAD_URI, pkey, id, sizeof(id),
+		                         "x", &key) == CKR_ARGUMENTS_BAD);
+		tap_check(strstr(tok_last_error(), "malformed") != NULL);
+		tap_check(strstr(tok_last_error(), SECRET) == NULL);
+		tok_key_unref(key);
+		EVP_PKEY_free(pkey);
+		tok_core_free(core);
+	}
+	tap_check(tt_count_trace(trace_path, "malformed") > 0);
+	tap_check(tt_count_trace(trace_path, SECRET) == 0);
+}
+
+static const struct tap_case cases[] = {
+        {"test_uri_pin_not_shown", test_uri_pin_not_shown},
+};
+
+int main(void)
+{
+	tt_backend("softhsm", &b);
+	trace_path = tt_env("P11MAIL_DEBUG");
+	if (trace_path[0] != '/')
+		tap_skip_all("P11MAIL_DEBUG must name a trace file");
+	return tap_run(cases, sizeof(cases) / sizeof(cases[0]));
+}
