@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "p11mail.h"
 #include "tap.h"
@@ -211,6 +212,135 @@ static void test_decrypt_contract(void)
 	p11mail_smime_free(s);
 }
 
+/* A new unnamed temporary file holding text, or -1. */
+static int temp_with(const char *text)
+{
+	FILE *f = tmpfile();
+	int fd;
+
+	if (f == NULL)
+		return -1;
+	fd = dup(fileno(f));
+	if (fd >= 0 && text != NULL &&
+	    write(fd, text, strlen(text)) != (ssize_t)strlen(text)) {
+		close(fd);
+		fd = -1;
+	}
+	fclose(f);
+	return fd;
+}
+
+/* Reads all of fd from its start into a NUL-ended buffer (free()). */
+static char *read_back(int fd)
+{
+	off_t n = lseek(fd, 0, SEEK_END);
+	char *buf = n >= 0 ? malloc((size_t)n + 1) : NULL;
+
+	if (buf == NULL || pread(fd, buf, (size_t)n, 0) != n) {
+		free(buf);
+		return NULL;
+	}
+	buf[n] = '\0';
+	return buf;
+}
+
+static void test_files_stream(void)
+{
+	struct fake_store store = {0, 0};
+	p11mail_smime *s = eve(&store);
+	const char *to[] = {"dave@north-clinic.test"};
+	int in = temp_with(message), sig = temp_with(NULL);
+	int enc = temp_with(NULL), plain = temp_with(NULL);
+	int pipefd[2] = {-1, -1}, auth = -1;
+	char *text = NULL;
+
+	if (!tap_check(s != NULL && in >= 0 && sig >= 0 && enc >= 0 &&
+	               plain >= 0))
+		goto out;
+	tap_check(p11mail_smime_sign_fd(s, 0, in, sig) == P11MAIL_OK);
+	text = read_back(sig);
+	tap_check(text != NULL && strstr(text, "multipart/signed") != NULL &&
+	          strstr(text, "Hello from the API") != NULL);
+	free(text);
+	text = NULL;
+
+	tap_check(p11mail_smime_encrypt_fd(s, 0, to, 1, in, enc) == P11MAIL_OK);
+	tap_check(p11mail_smime_decrypt_fd(s, enc, plain, &auth) == P11MAIL_OK);
+	tap_check(auth == 1);
+	text = read_back(plain);
+	tap_check(text != NULL && strstr(text, "Hello from the API") != NULL);
+
+	/* a pipe cannot be read twice: refused */
+	tap_check(pipe(pipefd) == 0);
+	tap_check(p11mail_smime_sign_fd(s, 0, pipefd[0], sig) ==
+	          P11MAIL_ERR_ARGS);
+
+	/* the size bound of files */
+	struct p11mail_smime_limits tiny = {.max_file_size = 10};
+
+	p11mail_smime_set_limits(s, &tiny);
+	tap_check(p11mail_smime_sign_fd(s, 0, in, sig) == P11MAIL_ERR_LIMIT);
+
+out:
+	free(text);
+	for (int i = 0; i < 2; i++)
+		if (pipefd[i] >= 0)
+			close(pipefd[i]);
+	if (in >= 0)
+		close(in);
+	if (sig >= 0)
+		close(sig);
+	if (enc >= 0)
+		close(enc);
+	if (plain >= 0)
+		close(plain);
+	p11mail_smime_free(s);
+}
+
+/* SMIMECapabilities listing aes256-CBC only. */
+static const unsigned char cbc_only[] = {0x30, 0x0d, 0x30, 0x0b, 0x06,
+                                         0x09, 0x60, 0x86, 0x48, 0x01,
+                                         0x65, 0x03, 0x04, 0x01, 0x2a};
+
+/* Encrypts to dave, known with caps; true when the output has want. */
+static int encrypts_as(const unsigned char *caps, size_t caps_len,
+                       const char *want)
+{
+	p11mail_smime *s = NULL;
+	const char *to[] = {"dave@north-clinic.test"};
+	unsigned char *der = NULL, *out = NULL;
+	size_t der_len = 0, len = 0;
+	int ok = 0;
+
+	if (p11mail_smime_new(&s) != P11MAIL_OK)
+		return 0;
+	der = slurp(getenv("DAVE_CERT"), &der_len);
+	if (der != NULL && add_from_env(s, "CA_CERT", 1) == P11MAIL_OK &&
+	    p11mail_smime_set_identity(s, NULL, getenv("EVE_CERT"), NULL) ==
+	            P11MAIL_OK &&
+	    p11mail_smime_add_cert_caps(s, der, der_len, caps, caps_len) ==
+	            P11MAIL_OK &&
+	    p11mail_smime_encrypt(s, 0, to, 1, (const unsigned char *)message,
+	                          strlen(message), &out, &len) == P11MAIL_OK)
+		ok = strstr((char *)out, want) != NULL;
+	p11mail_smime_release(out, len);
+	free(der);
+	p11mail_smime_free(s);
+	return ok;
+}
+
+static void test_caps_choose_cbc(void)
+{
+	static const unsigned char garbage[] = {0x04, 0x01, 0x00};
+
+	tap_check(encrypts_as(NULL, 0, "smime-type=authEnveloped-data"));
+	tap_check(encrypts_as(cbc_only, sizeof(cbc_only),
+	                      "smime-type=enveloped-data"));
+	/* unreadable capabilities say nothing: the default stands */
+	tap_check(encrypts_as(garbage, sizeof(garbage),
+	                      "smime-type=authEnveloped-data"));
+}
+
 static int pin_seen;
 
 static void watch_log(void *arg, enum p11mail_log_level level, const char *text)
@@ -245,6 +375,8 @@ int main(void)
 	        {"test_limits", test_limits},
 	        {"test_decrypt_contract", test_decrypt_contract},
 	        {"test_no_pin_in_log", test_no_pin_in_log},
+	        {"test_files_stream", test_files_stream},
+	        {"test_caps_choose_cbc", test_caps_choose_cbc},
 	};
 	/* tests/test-smime-api.sh builds the fixture and runs this */
 	if (getenv("CA_CERT") == NULL || getenv("EVE_KEY") == NULL)
