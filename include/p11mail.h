@@ -744,6 +744,9 @@ struct p11mail_signer {
 	int64_t signing_time;	 /* claimed (never used for checks), or -1 */
 	unsigned char *cert_der; /* the signer certificate, or NULL */
 	size_t cert_der_len;
+	unsigned char *smime_caps; /* signed SMIMECapabilities (DER) of an
+				      intact signature, for the cache; or NULL */
+	size_t smime_caps_len;
 };
 
 /* What the message as a whole amounts to. */

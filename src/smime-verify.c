@@ -133,6 +133,24 @@ static void describe_cert(struct p11mail_signer *s, X509 *cert)
 	OPENSSL_free(der);
 }
 
+/* Keeps the signed SMIMECapabilities (DER), for the certificate cache. */
+static void keep_caps(struct p11mail_signer *s, CMS_SignerInfo *si)
+{
+	int idx = CMS_signed_get_attr_by_NID(si, NID_SMIMECapabilities, -1);
+	X509_ATTRIBUTE *attr = idx >= 0 ? CMS_signed_get_attr(si, idx) : NULL;
+	ASN1_TYPE *t = attr != NULL ? X509_ATTRIBUTE_get0_type(attr, 0) : NULL;
+	const ASN1_STRING *seq;
+
+	if (t == NULL || t->type != V_ASN1_SEQUENCE)
+		return;
+	seq = t->value.sequence;
+	s->smime_caps = malloc((size_t)seq->length);
+	if (s->smime_caps == NULL)
+		return;
+	memcpy(s->smime_caps, seq->data, (size_t)seq->length);
+	s->smime_caps_len = (size_t)seq->length;
+}
+
 /* Integrity of one SignerInfo: attributes, signature, digest. */
 static const char *check_integrity(struct vctx *v, CMS_ContentInfo *cms,
                                    CMS_SignerInfo *si)
@@ -198,6 +216,8 @@ static void judge_signer(struct vctx *v, CMS_ContentInfo *cms,
 		set_problem(&s->problem, "%s", why);
 		return;
 	}
+	/* signed, so the signer's own statement */
+	keep_caps(s, si);
 	if (certcheck_policy(cert, CERTCHECK_SIGN, problem, sizeof(problem)) !=
 	    P11MAIL_OK) {
 		set_problem(&s->problem, "%s", problem);
@@ -574,6 +594,7 @@ void p11mail_verify_result_free(struct p11mail_verify_result *result)
 		free(result->signers[i].subject);
 		free(result->signers[i].problem);
 		free(result->signers[i].cert_der);
+		free(result->signers[i].smime_caps);
 	}
 	free(result->signers);
 	free(result->sender);

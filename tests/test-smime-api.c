@@ -116,6 +116,10 @@ static void test_source_supplies_recipients(void)
 	p11mail_smime_free(s);
 }
 
+/* The OID of AES-256-GCM, 2.16.840.1.101.3.4.1.46, as DER. */
+static const unsigned char aes256_gcm[] = {0x06, 0x09, 0x60, 0x86, 0x48, 0x01,
+                                           0x65, 0x03, 0x04, 0x01, 0x2e};
+
 static void test_verify_result(void)
 {
 	struct fake_store store = {0, 0};
@@ -149,6 +153,11 @@ static void test_verify_result(void)
 		tap_check(sg->signing_time > now - 300 &&
 		          sg->signing_time < now + 300);
 		tap_check(sg->problem == NULL);
+		/* the capabilities signed with it, AES-256-GCM first */
+		tap_check(sg->smime_caps != NULL && sg->smime_caps_len > 13 &&
+		          sg->smime_caps[0] == 0x30 &&
+		          memmem(sg->smime_caps, sg->smime_caps_len, aes256_gcm,
+		                 sizeof(aes256_gcm)) != NULL);
 	}
 	tap_check(r->content != NULL &&
 	          strstr((char *)r->content, "Hello from the API") != NULL);
