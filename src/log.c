@@ -4,6 +4,7 @@
  */
 #include "config.h"
 
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,6 +52,25 @@ const char *p11m_getenv(const char *name)
 	return secure_getenv(name);
 }
 
+/*
+ * The trace may carry key labels and token serials: it is made private to
+ * the user, and a symlink planted at its path is not followed.
+ */
+static FILE *trace_file_open(const char *path)
+{
+	FILE *f;
+	int fd;
+
+	fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC,
+	          0600);
+	if (fd < 0)
+		return NULL;
+	f = fdopen(fd, "a");
+	if (f == NULL)
+		close(fd);
+	return f;
+}
+
 static void trace_open(void)
 {
 	const char *where = p11m_getenv("P11MAIL_DEBUG");
@@ -58,7 +78,7 @@ static void trace_open(void)
 	if (where == NULL || *where == '\0' || strcmp(where, "0") == 0)
 		return;
 	if (where[0] == '/')
-		trace_file = fopen(where, "ae");
+		trace_file = trace_file_open(where);
 	if (trace_file == NULL)
 		trace_file = stderr;
 }

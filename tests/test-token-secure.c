@@ -1,15 +1,20 @@
 /*
  * What the token core must not leak or do: a PIN from the URI never shows
- * in an error or the trace.
+ * in an error or the trace; the trace file is private and no symlink is
+ * followed to it.
  */
 #include "config.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <fcntl.h>
+#include <unistd.h>
 
 #include <openssl/evp.h>
 
+#include "common.h"
 #include "tap.h"
 #include "test-token-util.h"
 #include "tok-internal.h"
@@ -80,12 +85,56 @@ static void test_uri_pin_not_shown(void)
 	tap_check(tt_count_trace(trace_path, SECRET) == 0);
 }
 
+/* Runs this program's "trace" mode with P11MAIL_DEBUG=path; its stderr
+ * goes to err. */
+static int run_trace(const char *path, const char *err)
+{
+	char cmd[4096];
+
+	snprintf(cmd, sizeof(cmd),
+	         "umask 022; P11MAIL_DEBUG='%s' '%s' trace 2>'%s'", path,
+	         tt_env("P11MAIL_SECURE_PROG"), err);
+	return system(cmd);
+}
+
+static void test_trace_file_private(void)
+{
+	char dir[1024], path[1100], target[1100], link[1100], err[1100];
+	struct stat st;
+
+	snprintf(dir, sizeof(dir), "%s/trace-mode",
+	         tt_env("P11MAIL_FIXTURE_DIR"));
+	snprintf(path, sizeof(path), "%s/new.log", dir);
+	snprintf(target, sizeof(target), "%s/target", dir);
+	snprintf(link, sizeof(link), "%s/link.log", dir);
+	snprintf(err, sizeof(err), "%s/stderr", dir);
+	tap_check(mkdir(dir, 0700) == 0);
+
+	tap_check(run_trace(path, err) == 0);
+	tap_check(stat(path, &st) == 0 && (st.st_mode & 0777) == 0600);
+	tap_check(tt_count_trace(path, "one line") == 1);
+	tap_check(tt_count_trace(err, "one line") == 0);
+
+	/* A symlink is refused: the target stays empty, stderr gets it. */
+	tap_check(close(open(target, O_WRONLY | O_CREAT, 0600)) == 0);
+	tap_check(symlink(target, link) == 0);
+	tap_check(run_trace(link, err) == 0);
+	tap_check(stat(target, &st) == 0 && st.st_size == 0);
+	tap_check(tt_count_trace(err, "one line") == 1);
+}
+
 static const struct tap_case cases[] = {
+        {"test_trace_file_private", test_trace_file_private},
         {"test_uri_pin_not_shown", test_uri_pin_not_shown},
 };
 
-int main(void)
+int main(int argc, char **argv)
 {
+	/* "trace": write one trace line and nothing else. */
+	if (argc > 1 && strcmp(argv[1], "trace") == 0) {
+		p11m_trace("test", "one line");
+		return 0;
+	}
 	tt_backend("softhsm", &b);
 	trace_path = tt_env("P11MAIL_DEBUG");
 	if (trace_path[0] != '/')
