@@ -335,8 +335,13 @@ CK_RV tok_login_context(tok_key *key, CK_SESSION_HANDLE h)
 	                              key->info.label, 1, 0};
 	unsigned char *pin = NULL;
 	size_t len = 0;
+	CK_FLAGS flags = 0;
 	CK_RV rv;
 
+	/* The key's PIN counts against the same retry counter. */
+	rv = check_pin_flags(key->tok, &flags);
+	if (rv != CKR_OK)
+		return rv;
 	if (key->core->opts.auth_policy == TOK_AUTH_REUSE) {
 		rv = reuse_pin(key);
 		if (rv == CKR_OK)
@@ -345,6 +350,7 @@ CK_RV tok_login_context(tok_key *key, CK_SESSION_HANDLE h)
 		return rv;
 	}
 
+	req.count_low = (flags & CKF_USER_PIN_COUNT_LOW) != 0;
 	rv = tok_pin_get(key->core, &key->pins, &req, 1, &pin, &len);
 	if (rv == CKR_OK)
 		rv = login_with(key->tok, h, CKU_CONTEXT_SPECIFIC, pin, len);

@@ -13,14 +13,15 @@
 #include <unistd.h>
 
 #include <openssl/evp.h>
+#include <openssl/obj_mac.h>
 
 #include "common.h"
 #include "tap.h"
 #include "test-token-util.h"
 #include "tok-internal.h"
 
-static struct tt_backend b;
-static const char *trace_path;
+static struct tt_backend b, fb; /* fb: through libp11faulty */
+static const char *trace_path, *control_path, *counts_path;
 
 #define SECRET  "SECRET123"
 #define BAD_URI "pkcs11:token=%zz?pin-value=" SECRET
@@ -123,7 +124,115 @@ static void test_trace_file_private(void)
 	tap_check(tt_count_trace(err, "one line") == 1);
 }
 
+static void control(const char *text)
+{
+	FILE *f = fopen(control_path, "w");
+
+	if (f != NULL) {
+		fputs(text, f);
+		fclose(f);
+	}
+}
+
+/* How often this process called name, by the proxy's counts. */
+static long calls(const char *name)
+{
+	FILE *f = fopen(counts_path, "r");
+	char fn[64];
+	long n, found = 0;
+
+	if (f == NULL)
+		return 0;
+	while (fscanf(f, "%63s %ld", fn, &n) == 2)
+		if (strcmp(fn, name) == 0)
+			found = n;
+	fclose(f);
+	return found;
+}
+
+static int pin_cb(void *arg, const struct tok_pin_request *req, char *buf,
+                  size_t size)
+{
+	const char **pin = arg;
+
+	(void)req;
+	if (*pin == NULL)
+		return -1;
+	snprintf(buf, size, "%s", *pin);
+	return 0;
+}
+
+static CK_RV sign_rv(tok_key *key)
+{
+	struct tok_sig_params p = {TOK_SIG_PKCS1, NID_sha256, 0, 0};
+	unsigned char hash[32], tbs[64], sig[512];
+	size_t sig_len = sizeof(sig), n;
+
+	tt_sha256("secure test", hash);
+	n = tt_digest_info(hash, tbs);
+	return tok_key_sign(key, &p, tbs, n, sig, &sig_len);
+}
+
+/* An always-authenticate key refuses its login on a flag, C_Login unsent. */
+static void context_flag(enum tok_auth_policy policy, const char *line,
+                         CK_RV want, const char *words)
+{
+	char *uri = tt_uri_pin(&fb, tt_env("ALICE_AA_URI"));
+	const char *pin = tt_env("ALICE_PIN");
+	struct tok_options o = {0};
+	tok_core *core;
+	tok_key *key = NULL;
+	long logins;
+	CK_RV rv;
+
+	o.auth_policy = policy;
+	o.pin_fn = pin_cb;
+	o.pin_arg = &pin;
+	core = tt_core(&fb, &o);
+	control("");
+	rv = tok_key_open(core, uri, &key);
+	if (!tap_check(rv == CKR_OK && key != NULL)) {
+		tap_diag("%s: %s", tok_rv_name(rv), tok_last_error());
+		goto out;
+	}
+	tap_check(sign_rv(key) == CKR_OK);
+	logins = calls("C_Login");
+	control(line);
+	rv = sign_rv(key);
+	control("");
+	if (!tap_check(rv == want))
+		tap_diag("%s: %s", tok_rv_name(rv), tok_last_error());
+	tap_check(strstr(tok_last_error(), words) != NULL);
+	tap_check(calls("C_Login") == logins);
+	/* With the flag gone the key works again. */
+	tap_check(sign_rv(key) == CKR_OK);
+out:
+	tok_key_unref(key);
+	tok_core_free(core);
+	free(uri);
+}
+
+static void test_context_login_flags(void)
+{
+	static const enum tok_auth_policy pol[] = {TOK_AUTH_PROMPT,
+	                                           TOK_AUTH_REUSE};
+	size_t i;
+
+	if (control_path == NULL) {
+		tap_skip("libp11faulty is not built");
+		return;
+	}
+	for (i = 0; i < 2; i++) {
+		context_flag(pol[i], "pin-final-try\n", CKR_PIN_INCORRECT,
+		             "one try left");
+		context_flag(pol[i], "pin-locked\n", CKR_PIN_LOCKED, "locked");
+		context_flag(pol[i], "pin-to-be-changed\n", CKR_PIN_EXPIRED,
+		             "must be changed");
+	}
+}
+
 static const struct tap_case cases[] = {
+        {"test_context_login_flags", test_context_login_flags},
         {"test_trace_file_private", test_trace_file_private},
         {"test_uri_pin_not_shown", test_uri_pin_not_shown},
 };
@@ -137,6 +246,12 @@ int main(int argc, char **argv)
 	}
 	tt_backend("softhsm", &b);
 	trace_path = tt_env("P11MAIL_DEBUG");
+	if (getenv("P11FAULTY_CONTROL") != NULL) {
+		fb = b;
+		fb.module = tt_env("P11FAULTY_MODULE");
+		control_path = tt_env("P11FAULTY_CONTROL");
+		counts_path = tt_env("P11FAULTY_COUNTS");
+	}
 	if (trace_path[0] != '/')
 		tap_skip_all("P11MAIL_DEBUG must name a trace file");
 	return tap_run(cases, sizeof(cases) / sizeof(cases[0]));
