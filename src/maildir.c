@@ -357,15 +357,16 @@ enum p11mail_status p11mail_maildir_list(const char *dir,
 	rc = maildir_scan(l, dir, "new");
 	if (rc == P11MAIL_OK)
 		rc = maildir_scan(l, dir, "cur");
-	if (rc != P11MAIL_OK) {
-		p11mail_maildir_list_free(l);
-		return rc;
-	}
+	if (rc != P11MAIL_OK)
+		goto out;
 	if (l->count > 1)
 		qsort(l->entries, l->count, sizeof(*l->entries),
 		      maildir_entry_cmp);
 	*out = l;
-	return P11MAIL_OK;
+	l = NULL;
+out:
+	p11mail_maildir_list_free(l);
+	return rc;
 }
 
 void p11mail_maildir_list_free(struct p11mail_maildir_list *list)

@@ -222,13 +222,14 @@ enum p11mail_status p11mail_account_set_maildir(struct p11mail_account *a,
 	state = account_path(dir, ".p11mail-fetch");
 	rc = state != NULL ? account_replace(&a->maildir, dir)
 	                   : P11MAIL_ERR_NOMEM;
-	if (rc != P11MAIL_OK) {
-		free(state);
-		return rc;
-	}
+	if (rc != P11MAIL_OK)
+		goto out;
 	free(a->state_file);
 	a->state_file = state;
-	return P11MAIL_OK;
+	state = NULL;
+out:
+	free(state);
+	return rc;
 }
 
 enum p11mail_status p11mail_account_set_tls(struct p11mail_account *a,

@@ -132,12 +132,13 @@ static enum p11mail_status imap_parse_search(const char *text, uint64_t last,
 {
 	const char *p = text != NULL ? strstr(text, "* SEARCH") : NULL;
 	uint64_t *list = NULL, *grown;
+	enum p11mail_status rc = P11MAIL_OK;
 	size_t n = 0;
 
 	*uids = NULL;
 	*count = 0;
 	if (p == NULL)
-		return P11MAIL_OK;
+		goto out;
 	p += 8;
 	while (*p == ' ') {
 		char *end;
@@ -150,8 +151,8 @@ static enum p11mail_status imap_parse_search(const char *text, uint64_t last,
 			continue; /* "n:*" always matches the highest UID */
 		grown = realloc(list, (n + 1) * sizeof(*grown));
 		if (grown == NULL) {
-			free(list);
-			return P11MAIL_ERR_NOMEM;
+			rc = P11MAIL_ERR_NOMEM;
+			goto out;
 		}
 		list = grown;
 		list[n++] = u;
@@ -165,7 +166,10 @@ static enum p11mail_status imap_parse_search(const char *text, uint64_t last,
 		}
 	*uids = list;
 	*count = n;
-	return P11MAIL_OK;
+	list = NULL;
+out:
+	free(list);
+	return rc;
 }
 
 static enum p11mail_status imap_search(struct transport_conn *conn,

@@ -59,19 +59,22 @@ enum p11mail_status p11mail_envelope_new(const char *from,
                                          struct p11mail_envelope **out)
 {
 	struct p11mail_envelope *env;
+	enum p11mail_status rc = P11MAIL_ERR_NOMEM;
 
 	if (out == NULL)
 		return P11MAIL_ERR_ARGS;
 	*out = NULL;
 	env = calloc(1, sizeof(*env));
 	if (env == NULL)
-		return P11MAIL_ERR_NOMEM;
-	if (from != NULL && (env->from = strdup(from)) == NULL) {
-		free(env);
-		return P11MAIL_ERR_NOMEM;
-	}
+		goto out;
+	if (from != NULL && (env->from = strdup(from)) == NULL)
+		goto out;
 	*out = env;
-	return P11MAIL_OK;
+	env = NULL;
+	rc = P11MAIL_OK;
+out:
+	p11mail_envelope_free(env);
+	return rc;
 }
 
 enum p11mail_status p11mail_envelope_add_rcpt(struct p11mail_envelope *env,

@@ -65,23 +65,25 @@ enum p11mail_status fetch_state_load(const char *path, struct fetch_state **out)
 	*out = NULL;
 	st = calloc(1, sizeof(*st));
 	if (st == NULL || (st->path = strdup(path)) == NULL) {
-		free(st);
-		return P11MAIL_ERR_NOMEM;
+		rc = P11MAIL_ERR_NOMEM;
+		goto out;
 	}
+	/* A missing file is the state of an account never fetched. */
 	if (access(path, F_OK) != 0 && errno == ENOENT) {
-		*out = st;
-		return P11MAIL_OK;
+		rc = P11MAIL_OK;
+	} else {
+		rc = maildir_read_file(path, STATE_MAX, &text, &len);
+		if (rc == P11MAIL_OK)
+			rc = state_split(st, (char *)text);
 	}
-	rc = maildir_read_file(path, STATE_MAX, &text, &len);
-	if (rc == P11MAIL_OK)
-		rc = state_split(st, (char *)text);
-	free(text);
-	if (rc != P11MAIL_OK) {
-		fetch_state_free(st);
-		return rc;
-	}
+	if (rc != P11MAIL_OK)
+		goto out;
 	*out = st;
-	return P11MAIL_OK;
+	st = NULL;
+out:
+	free(text);
+	fetch_state_free(st);
+	return rc;
 }
 
 void fetch_state_free(struct fetch_state *st)

@@ -96,25 +96,24 @@ static enum p11mail_status trust_write_pem(FILE *f,
 {
 	const unsigned char *p = id->cert;
 	const unsigned char *end;
+	enum p11mail_status rc = P11MAIL_ERR_FORMAT;
 	X509 *x;
 
 	x = d2i_X509(NULL, &p, (long)id->cert_len);
-	if (x == NULL || PEM_write_X509(f, x) != 1) {
-		X509_free(x);
-		return P11MAIL_ERR_FORMAT;
-	}
-	X509_free(x);
+	if (x == NULL || PEM_write_X509(f, x) != 1)
+		goto out;
 	p = id->chain;
 	end = id->chain != NULL ? id->chain + id->chain_len : NULL;
 	while (p != NULL && p < end) {
-		x = d2i_X509(NULL, &p, (long)(end - p));
-		if (x == NULL || PEM_write_X509(f, x) != 1) {
-			X509_free(x);
-			return P11MAIL_ERR_FORMAT;
-		}
 		X509_free(x);
+		x = d2i_X509(NULL, &p, (long)(end - p));
+		if (x == NULL || PEM_write_X509(f, x) != 1)
+			goto out;
 	}
-	return P11MAIL_OK;
+	rc = P11MAIL_OK;
+out:
+	X509_free(x);
+	return rc;
 }
 
 /* A private temporary PEM file with the identity's certificates. */

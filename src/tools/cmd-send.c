@@ -107,10 +107,15 @@ static int send_parse(int argc, char **argv, struct send_opts *o)
 static int send_queue(const struct tool_globals *g,
                       struct p11mail_account *acct)
 {
+	struct send_capture c;
 	enum p11mail_status st;
 	size_t sent = 0, failed = 0;
 
+	/* Without the token, every held message fails the same way. */
+	send_capture_begin(&c, g);
 	st = p11mail_send_queue(acct, &sent, &failed);
+	send_capture_end(&c, p11mail_protect_can_wait(st) ? SEND_REPLAY_TOKEN
+	                                                  : SEND_REPLAY_ALL);
 	if (st == P11MAIL_ERR_NOT_FOUND)
 		return TOOL_EXIT_FAILURE; /* no server: the library said so */
 	if (g->json)
@@ -118,7 +123,7 @@ static int send_queue(const struct tool_globals *g,
 	else if (!g->quiet)
 		fprintf(stderr, "p11mail: %zu sent, %zu still queued in %s\n",
 		        sent, failed, p11mail_account_outbox(acct));
-	if (st != P11MAIL_OK)
+	if (st != P11MAIL_OK && !p11mail_protect_can_wait(st))
 		tool_error("the queue was not emptied: %s",
 		           p11mail_strerror(st));
 	return tool_exit_status(st);

@@ -14,13 +14,6 @@
 
 #include "send-hold.h"
 
-/* Error lines logged while protecting, in order. */
-struct send_capture {
-	const struct tool_globals *g;
-	char **lines;
-	size_t count;
-};
-
 /* The log callback while capturing: errors are kept, the rest printed. */
 static void send_capture_log(void *arg, enum p11mail_log_level level,
                              const char *text)
@@ -61,13 +54,33 @@ static void send_plain_log(void *arg, enum p11mail_log_level level,
 		tool_error("%s", text);
 }
 
-/* Ends the capture: replay prints the kept lines, else they are dropped. */
-static void send_capture_end(struct send_capture *c, int replay)
+void send_capture_begin(struct send_capture *c, const struct tool_globals *g)
 {
+	memset(c, 0, sizeof(*c));
+	c->g = g;
+	p11mail_set_log(send_capture_log, c);
+}
+
+/* Whether a held line is kept when the absent token explains the rest. */
+static int send_capture_keep(const char *line, int *token_said)
+{
+	if (strncmp(line, "insert the token", 16) == 0 && !*token_said) {
+		*token_said = 1;
+		return 1;
+	}
+	return strstr(line, " stays in the outbox") != NULL;
+}
+
+void send_capture_end(struct send_capture *c, enum send_replay replay)
+{
+	int token_said = 0;
+	int all = replay == SEND_REPLAY_ALL || c->g->verbose;
+
 	/* The callback only reads the options. */
 	p11mail_set_log(send_plain_log, (void *)(uintptr_t)c->g);
 	for (size_t i = 0; i < c->count; i++) {
-		if (replay)
+		if (all || (replay == SEND_REPLAY_TOKEN &&
+		            send_capture_keep(c->lines[i], &token_said)))
 			tool_error("%s", c->lines[i]);
 		free(c->lines[i]);
 	}
@@ -101,13 +114,13 @@ static enum p11mail_status send_hold(struct send_capture *c,
 	st = p11mail_queue_add_held(p11mail_account_outbox(acct), env, how, msg,
 	                            len, held_id);
 	if (st != P11MAIL_OK) {
-		send_capture_end(c, 1);
+		send_capture_end(c, SEND_REPLAY_ALL);
 		tool_error("%snot sent: the token is absent and the message "
 		           "could not be queued: %s",
 		           prefix, p11mail_strerror(st));
 		goto out;
 	}
-	send_capture_end(c, c->g->verbose);
+	send_capture_end(c, SEND_REPLAY_NONE);
 	tool_error("%snot sent yet: %s; the message waits in the outbox as "
 	           "%s",
 	           prefix, token != NULL ? token : "insert the token",
@@ -127,7 +140,7 @@ enum p11mail_status send_protect_or_hold(const struct tool_globals *g,
                                          unsigned char **msg, size_t *len,
                                          enum send_fate *fate, char **held_id)
 {
-	struct send_capture c = {.g = g};
+	struct send_capture c;
 	unsigned char *out = NULL;
 	enum p11mail_status st;
 	size_t out_len = 0;
@@ -135,7 +148,7 @@ enum p11mail_status send_protect_or_hold(const struct tool_globals *g,
 
 	*fate = SEND_REFUSED;
 	*held_id = NULL;
-	p11mail_set_log(send_capture_log, &c);
+	send_capture_begin(&c, g);
 	st = p11mail_mail_protect(cfg, g->store, env, how, *msg, *len, &out,
 	                          &out_len, &encrypted);
 	if (p11mail_protect_can_wait(st)) {
@@ -144,7 +157,7 @@ enum p11mail_status send_protect_or_hold(const struct tool_globals *g,
 			*fate = SEND_HELD;
 		return st;
 	}
-	send_capture_end(&c, 1);
+	send_capture_end(&c, SEND_REPLAY_ALL);
 	if (st != P11MAIL_OK) {
 		tool_error("%snot sent: the message could not be %s (%s)",
 		           prefix,

@@ -10,6 +10,27 @@
 
 #include "tool.h"
 
+/* Library error lines held back while a step runs, in order. */
+struct send_capture {
+	const struct tool_globals *g;
+	char **lines;
+	size_t count;
+};
+
+/* Starts holding back the library's error lines (others are printed). */
+void send_capture_begin(struct send_capture *c, const struct tool_globals *g);
+
+/* What send_capture_end prints of the held lines. */
+enum send_replay {
+	SEND_REPLAY_ALL = 0, /* every line, in order */
+	SEND_REPLAY_NONE,    /* nothing: the caller says it in one line */
+	SEND_REPLAY_TOKEN    /* the first "insert the token" line and those
+	                        naming a message that stays in the outbox */
+};
+
+/* Stops holding back and prints what replay says; --verbose prints all. */
+void send_capture_end(struct send_capture *c, enum send_replay replay);
+
 /* What became of a message given to send_protect_or_hold. */
 enum send_fate {
 	SEND_PROTECTED = 0, /* *msg is the protected message: submit it */
