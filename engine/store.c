@@ -75,6 +75,45 @@ static int store_set_ctx_params(void *vctx, const OSSL_PARAM params[])
 	return 1;
 }
 
+/* True when the attribute name of len bytes at name mentions a PIN. */
+static int pin_named(const char *name, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i + 3 <= len; i++)
+		if (strncasecmp(name + i, "pin", 3) == 0)
+			return 1;
+	return 0;
+}
+
+/*
+ * Writes uri into buf as messages may show it: without its query (which
+ * may carry pin-value or pin-source), and with the value of any path
+ * attribute named like a PIN replaced by ***.  Truncates; returns buf.
+ */
+static const char *uri_shown(const char *uri, char *buf, size_t size)
+{
+	size_t plen = strcspn(uri, "?");
+	size_t used = 0;
+	const char *p = uri;
+
+	buf[0] = '\0';
+	while (p < uri + plen && used + 1 < size) {
+		size_t alen = strcspn(p, ";?");
+		const char *eq = memchr(p, '=', alen);
+		int pin = eq != NULL && pin_named(p, (size_t)(eq - p));
+		int n = pin ? (int)(eq - p) : (int)alen;
+
+		snprintf(buf + used, size - used, "%s%.*s%s",
+		         p == uri ? "" : ";", n, p, pin ? "=***" : "");
+		used = strlen(buf);
+		p += alen + (p[alen] == ';');
+	}
+	if (uri[plen] == '?' && used + 1 < size)
+		snprintf(buf + used, size - used, "?...");
+	return buf;
+}
+
 static int wants(const struct store_ctx *ctx, int type)
 {
 	return ctx->expect == 0 || ctx->expect == type;
@@ -207,9 +246,12 @@ static int store_load(void *vctx, OSSL_CALLBACK *object_cb, void *object_cbarg,
 		ok = resolve(ctx);
 		p11prov_pw_pop();
 		if (ok && ctx->key == NULL && count_certs(ctx) == 0) {
-			p11prov_raise(ctx->prov, P11MAIL_ERR_NOT_FOUND,
-			              "nothing on the tokens matches %s",
-			              ctx->uri);
+			char shown[256];
+
+			p11prov_raise(
+			        ctx->prov, P11MAIL_ERR_NOT_FOUND,
+			        "nothing on the tokens matches %s",
+			        uri_shown(ctx->uri, shown, sizeof(shown)));
 			ok = 0;
 		}
 		if (!ok) {

@@ -20,6 +20,52 @@ sign() {
 p11_fails "a URI matching no key is refused, naming the keys there" \
 	'p11mail:.*no matching key.*keys there: pkcs11:' \
 	sign "pkcs11:serial=$SERIAL;id=%09;type=private?$PIN"
+# no_secret NAME SECRET CMD...: CMD fails without a crash and gives a
+# reason, and no p11mail message shows SECRET or a URI query.  openssl
+# itself echoes the argument it could not load ("Could not read private
+# key from ..."): only the provider's lines are the provider's to keep
+# clean.  storeutl exits 0 even when it loads nothing, so the exit code
+# only has to show no crash.
+no_secret() {
+	_name=$1
+	_secret=$2
+	shift 2
+	"$@" > "$W/out.log" 2>&1
+	_rc=$?
+	grep ':p11mail:' "$W/out.log" > "$W/p11.log"
+	if [ "$_rc" -ge 128 ]; then
+		fail "$_name (killed by a signal: exit $_rc)"
+	elif ! [ -s "$W/p11.log" ]; then
+		fail "$_name (no reason given)"
+		sed 's/^/#   /' "$W/out.log" | head -n 20
+	elif grep -q -e "$_secret" -e '?pin' -e 'pin-value=[^*]' \
+		-e 'pin-source=[^*]' "$W/p11.log"; then
+		fail "$_name (the PIN or the query was printed)"
+		sed 's/^/#   /' "$W/p11.log" | head -n 20
+	else
+		pass "$_name"
+	fi
+}
+GOODPIN=$(cat "$ALICE_PIN_FILE")
+no_secret "storeutl, URI matching nothing: its pin-value is never printed" \
+	"$GOODPIN" openssl storeutl $PROV \
+	"pkcs11:serial=$SERIAL;id=%77?pin-value=$GOODPIN"
+no_secret "storeutl, URI matching nothing: its pin-source is never printed" \
+	"$ALICE_PIN_FILE" openssl storeutl $PROV "pkcs11:serial=$SERIAL;id=%77?$PIN"
+no_secret "storeutl -certs, wrong pin-value: the PIN is never printed" \
+	SECRET123 openssl storeutl $PROV -certs \
+	"pkcs11:serial=$SERIAL;id=%77;type=cert?pin-value=SECRET123"
+no_secret "pkeyutl, key URI matching nothing: the PIN is never printed" \
+	SECRET123 openssl pkeyutl -sign $PROV \
+	-inkey "pkcs11:serial=$SERIAL;id=%77;type=private?pin-value=SECRET123" \
+	-in "$W/msg.txt" -out "$W/x.sig"
+no_secret "pkeyutl, no such key, right PIN: the PIN is never printed" \
+	"$GOODPIN" openssl pkeyutl -sign $PROV \
+	-inkey "pkcs11:serial=$SERIAL;id=%77;type=private?pin-value=$GOODPIN" \
+	-in "$W/msg.txt" -out "$W/x.sig"
+no_secret "a PIN written as a path attribute is not printed either" \
+	"$GOODPIN" openssl storeutl $PROV \
+	"pkcs11:serial=$SERIAL;id=%77;pin-value=$GOODPIN"
 p11_fails "a URI matching several keys is refused, listing them" \
 	'p11mail:.*more than one.*pkcs11:.*id=%01.*name one by id' \
 	sign "pkcs11:serial=$SERIAL;type=private?$PIN"
