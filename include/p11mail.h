@@ -1192,6 +1192,17 @@ p11mail_queue_read_held(const char *outbox, const char *id,
  */
 P11MAIL_EXPORT int p11mail_protect_can_wait(enum p11mail_status st);
 
+/*
+ * p11mail_mail_smime_new with the token of cfg's [token] section (module,
+ * init-args, PIN policy) for signing and decryption; cfg NULL: the
+ * environment, as p11mail_mail_smime_new does.
+ */
+P11MAIL_EXPORT enum p11mail_status
+p11mail_mail_smime_new_config(const struct p11mail_config *cfg,
+			      p11mail_store *store,
+			      const char *const *addresses, size_t count,
+			      p11mail_smime **out);
+
 /* ---- end of mail held for its token ----------------------------------- */
 
 /* ---- checking a workstation (p11mail doctor) ------------------------- */

@@ -28,8 +28,9 @@ static enum p11mail_status protect_smime(const struct p11mail_config *cfg,
 	if (rc == P11MAIL_OK)
 		rc = p11mail_store_open(dir, &store);
 	if (rc == P11MAIL_OK)
-		rc = mail_smime_new(cfg, store, (const char *const *)env->rcpt,
-		                    env->rcpt_count, out);
+		rc = p11mail_mail_smime_new_config(
+		        cfg, store, (const char *const *)env->rcpt,
+		        env->rcpt_count, out);
 	if (rc == P11MAIL_OK)
 		rc = p11mail_mail_set_identity(*out, store, env->from, pin,
 		                               need_key);

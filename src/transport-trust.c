@@ -56,10 +56,9 @@ trust_add_certs(p11mail_smime *smime, p11mail_store *store, const char *address)
 	return rc;
 }
 
-enum p11mail_status mail_smime_new(const struct p11mail_config *cfg,
-                                   p11mail_store *store,
-                                   const char *const *addresses, size_t count,
-                                   p11mail_smime **out)
+enum p11mail_status p11mail_mail_smime_new_config(
+        const struct p11mail_config *cfg, p11mail_store *store,
+        const char *const *addresses, size_t count, p11mail_smime **out)
 {
 	p11mail_smime *smime = NULL;
 	enum p11mail_status rc;
@@ -87,7 +86,8 @@ enum p11mail_status p11mail_mail_smime_new(p11mail_store *store,
                                            const char *const *addresses,
                                            size_t count, p11mail_smime **out)
 {
-	return mail_smime_new(NULL, store, addresses, count, out);
+	return p11mail_mail_smime_new_config(NULL, store, addresses, count,
+	                                     out);
 }
 
 /* Writes the certificate then its chain (concatenated DER) as PEM. */

@@ -65,15 +65,6 @@ void transport_buf_reset(struct transport_buf *buf);
 const char *account_store_dir(const struct p11mail_account *acct);
 const struct p11mail_config *account_config(const struct p11mail_account *acct);
 
-/*
- * An S/MIME context for mail as p11mail_mail_smime_new makes it, whose
- * token settings come from cfg's [token] (NULL: the environment).
- */
-enum p11mail_status mail_smime_new(const struct p11mail_config *cfg,
-                                   p11mail_store *store,
-                                   const char *const *addresses, size_t count,
-                                   p11mail_smime **out);
-
 /* Checks that an envelope has a sender and recipients without CR or LF. */
 enum p11mail_status envelope_check(const struct p11mail_envelope *env);
 

@@ -263,6 +263,29 @@ else
 	diag "$out"
 fi
 
+# read decrypts with the token of the configuration too: through the
+# faulty module, the absent token stops it; back, it decrypts.
+echo removed >"$P11FAULTY_CONTROL"
+out=$(fq read --no-prompt 1 2>&1)
+rc=$?
+case $out in
+*"Hello from the transport"*)
+	fail "read of the encrypted message uses the [token] module ($rc)"
+	diag "$out" ;;
+*) check "read of the encrypted message uses the [token] module" \
+	test $rc -ne 0 ;;
+esac
+: >"$P11FAULTY_CONTROL"
+out=$(fq read --no-prompt 1 2>&1)
+rc=$?
+if [ $rc -eq 0 ] && printf '%s' "$out" | grep -q "Hello from the transport"
+then
+	pass "with the token back it decrypts"
+else
+	fail "with the token back it decrypts ($rc)"
+	diag "$out"
+fi
+
 # A held message is never sent as it is by a reader that ignores the mark.
 message $B $A "marked by hand" >"$W/h3.eml"
 {

@@ -82,7 +82,8 @@ static p11mail_smime *inbox_smime(const struct tool_globals *g,
 
 	if (p11mail_store_dir(cfg, g->store, 0, &dir) == P11MAIL_OK &&
 	    p11mail_store_open(dir, &store) == P11MAIL_OK &&
-	    p11mail_mail_smime_new(store, NULL, 0, &smime) != P11MAIL_OK)
+	    p11mail_mail_smime_new_config(cfg, store, NULL, 0, &smime) !=
+	            P11MAIL_OK)
 		smime = NULL;
 	if (smime == NULL)
 		tool_warn("signatures cannot be checked: the store is not "

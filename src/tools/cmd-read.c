@@ -132,7 +132,8 @@ static enum p11mail_status read_open(const struct tool_globals *g,
 	if (st == P11MAIL_OK)
 		st = p11mail_store_open(dir, &c->store);
 	if (st == P11MAIL_OK)
-		st = p11mail_mail_smime_new(c->store, NULL, 0, &c->smime);
+		st = p11mail_mail_smime_new_config(c->cfg, c->store, NULL, 0,
+		                                   &c->smime);
 	free(dir);
 	return st;
 }
