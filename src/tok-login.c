@@ -308,25 +308,59 @@ out:
 	return rv;
 }
 
-/* The PIN a TOK_AUTH_REUSE key keeps: asked once if the login had none. */
-static CK_RV reuse_pin(tok_key *key)
+/*
+ * The PIN a TOK_AUTH_REUSE key keeps, asked once if the login had none.
+ * *pin is the caller's copy (free with tok_pin_free), so that another
+ * thread may drop the kept one meanwhile; *kept identifies the kept one.
+ */
+static CK_RV reuse_pin(tok_key *key, unsigned char **pin, size_t *len,
+                       const unsigned char **kept)
 {
 	struct tok_pin_request req = {key->tok->label, key->tok->serial,
 	                              key->info.label, 1, 0};
-	unsigned char *pin = NULL;
-	size_t len = 0;
+	unsigned char *asked = NULL, *copy = NULL;
+	size_t asked_len = 0;
 	CK_RV rv = CKR_OK;
 
+	*pin = NULL;
+	*len = 0;
+	*kept = NULL;
 	pthread_mutex_lock(&key->lock);
 	if (key->aa_pin == NULL) {
-		rv = tok_pin_get(key->core, &key->pins, &req, 0, &pin, &len);
+		rv = tok_pin_get(key->core, &key->pins, &req, 0, &asked,
+		                 &asked_len);
 		if (rv == CKR_OK) {
-			key->aa_pin = pin;
-			key->aa_pin_len = len;
+			key->aa_pin = asked;
+			key->aa_pin_len = asked_len;
 		}
+	}
+	if (rv == CKR_OK && (copy = pin_alloc()) == NULL)
+		rv = CKR_HOST_MEMORY;
+	if (rv == CKR_OK) {
+		memcpy(copy, key->aa_pin, key->aa_pin_len);
+		*pin = copy;
+		*len = key->aa_pin_len;
+		*kept = key->aa_pin;
 	}
 	pthread_mutex_unlock(&key->lock);
 	return rv;
+}
+
+/*
+ * Forgets the kept PIN after a failed context login: a later successful
+ * user login clears the failed-PIN memory, and a kept wrong PIN would
+ * then be sent again without anyone being asked.  A PIN kept since by
+ * another thread stays.
+ */
+static void reuse_pin_drop(tok_key *key, const unsigned char *kept)
+{
+	pthread_mutex_lock(&key->lock);
+	if (key->aa_pin != NULL && key->aa_pin == kept) {
+		tok_pin_free(key->aa_pin, key->aa_pin_len);
+		key->aa_pin = NULL;
+		key->aa_pin_len = 0;
+	}
+	pthread_mutex_unlock(&key->lock);
 }
 
 CK_RV tok_login_context(tok_key *key, CK_SESSION_HANDLE h)
@@ -343,10 +377,15 @@ CK_RV tok_login_context(tok_key *key, CK_SESSION_HANDLE h)
 	if (rv != CKR_OK)
 		return rv;
 	if (key->core->opts.auth_policy == TOK_AUTH_REUSE) {
-		rv = reuse_pin(key);
+		const unsigned char *kept = NULL;
+
+		rv = reuse_pin(key, &pin, &len, &kept);
 		if (rv == CKR_OK)
-			rv = login_with(key->tok, h, CKU_CONTEXT_SPECIFIC,
-			                key->aa_pin, key->aa_pin_len);
+			rv = login_with(key->tok, h, CKU_CONTEXT_SPECIFIC, pin,
+			                len);
+		if (rv != CKR_OK)
+			reuse_pin_drop(key, kept);
+		tok_pin_free(pin, len);
 		return rv;
 	}
 

@@ -23,8 +23,9 @@
 static struct tt_backend b, fb; /* fb: through libp11faulty */
 static const char *trace_path, *control_path, *counts_path;
 
-#define SECRET  "SECRET123"
-#define BAD_URI "pkcs11:token=%zz?pin-value=" SECRET
+#define SECRET   "SECRET123"
+#define REJECTED "C_Login -> CKR_PIN_INCORRECT"
+#define BAD_URI  "pkcs11:token=%zz?pin-value=" SECRET
 
 /* Opens text, which must fail; checks SECRET shows nowhere. */
 static void malformed(const char *text)
@@ -231,7 +232,78 @@ static void test_context_login_flags(void)
 	}
 }
 
+/*
+ * Under TOK_AUTH_REUSE a context PIN the token rejected is not kept: after
+ * a successful user login clears the failed-PIN memory, the next use asks
+ * again instead of sending the wrong PIN a second time.
+ */
+static void test_reused_wrong_pin_dropped(void)
+{
+	char *uri1 = NULL, *uri2 = NULL;
+	const char *pin = "999999";
+	struct tok_options o = {0};
+	tok_core *core = NULL;
+	tok_key *k1 = NULL, *k2 = NULL;
+	long logins;
+	int rejected;
+	CK_RV rv;
+
+	if (control_path == NULL) {
+		tap_skip("libp11faulty is not built");
+		return;
+	}
+	control("");
+	o.auth_policy = TOK_AUTH_REUSE;
+	o.pin_fn = pin_cb;
+	o.pin_arg = &pin;
+	core = tt_core(&fb, &o);
+	uri1 = tt_uri_pin(&fb, fb.rsa_uri);
+	uri2 = strdup(tt_env("ALICE_AA_URI"));
+	/* The token is logged in already: the AA key keeps no PIN yet. */
+	rv = tok_key_open(core, uri1, &k1);
+	if (rv == CKR_OK)
+		rv = tok_key_open(core, uri2, &k2);
+	if (!tap_check(rv == CKR_OK && k1 != NULL && k2 != NULL)) {
+		tap_diag("%s: %s", tok_rv_name(rv), tok_last_error());
+		goto out;
+	}
+	logins = calls("C_Login");
+	rejected = tt_count_trace(trace_path, REJECTED);
+	tap_check(sign_rv(k2) == CKR_PIN_INCORRECT);
+	tap_check(calls("C_Login") == logins + 1);
+
+	/* Sessions lost: the token logs out; k1 logs in again, correctly. */
+	control("lose-sessions\n");
+	rv = sign_rv(k1);
+	control("");
+	if (!tap_check(rv == CKR_OK))
+		tap_diag("%s: %s", tok_rv_name(rv), tok_last_error());
+	tap_check(calls("C_Login") == logins + 2);
+
+	/*
+	 * The wrong PIN is not sent again: the callback is asked anew (k2
+	 * reconnects too, and logs in as user with the PIN asked).
+	 */
+	pin = tt_env("ALICE_PIN");
+	rv = sign_rv(k2);
+	if (!tap_check(rv == CKR_OK))
+		tap_diag("%s: %s", tok_rv_name(rv), tok_last_error());
+	logins = calls("C_Login");
+	tap_check(sign_rv(k2) == CKR_OK);
+	tap_check(calls("C_Login") == logins + 1);
+	if (!tap_check(tt_count_trace(trace_path, REJECTED) == rejected + 1))
+		tap_diag("%d rejected logins",
+		         tt_count_trace(trace_path, REJECTED) - rejected);
+out:
+	tok_key_unref(k2);
+	tok_key_unref(k1);
+	tok_core_free(core);
+	free(uri1);
+	free(uri2);
+}
+
 static const struct tap_case cases[] = {
+        {"test_reused_wrong_pin_dropped", test_reused_wrong_pin_dropped},
         {"test_context_login_flags", test_context_login_flags},
         {"test_trace_file_private", test_trace_file_private},
         {"test_uri_pin_not_shown", test_uri_pin_not_shown},
