@@ -284,7 +284,8 @@ static int store_close(void *vctx)
 		return 1;
 	p11prov_key_free(ctx->key);
 	tok_objects_free(ctx->objects, ctx->count);
-	free(ctx->uri);
+	/* The query of the URI may hold a pin-value. */
+	p11mail_secret_free(ctx->uri);
 	free(ctx);
 	return 1;
 }
