@@ -111,15 +111,18 @@ static int set_pad(struct cipher_ctx *ctx, const OSSL_PARAM *p)
 			pad = RSA_PKCS1_PADDING;
 		else if (strcmp(name, OSSL_PKEY_RSA_PAD_MODE_OAEP) == 0)
 			pad = RSA_PKCS1_OAEP_PADDING;
-		else if (strcmp(name, OSSL_PKEY_RSA_PAD_MODE_NONE) == 0)
-			pad = RSA_NO_PADDING;
 	} else if (!OSSL_PARAM_get_int(p, &pad)) {
 		return 0;
 	}
-	if (pad != RSA_PKCS1_PADDING && pad != RSA_PKCS1_OAEP_PADDING &&
-	    pad != RSA_NO_PADDING) {
+
+	/*
+	 * No raw RSA: its output is the padded block, and PKCS#1 v1.5
+	 * unpadding must stay on the token.
+	 */
+	if (pad != RSA_PKCS1_PADDING && pad != RSA_PKCS1_OAEP_PADDING) {
 		p11prov_raise(ctx->prov, P11MAIL_ERR_MECHANISM,
-		              "unsupported RSA padding for token decryption");
+		              "token decryption takes only PKCS#1 v1.5 and "
+		              "OAEP padding, never no padding");
 		return 0;
 	}
 	ctx->pad = pad;
@@ -212,8 +215,6 @@ static int cipher_get_ctx_params(void *vctx, OSSL_PARAM params[])
 	    !OSSL_PARAM_set_utf8_string(
 	            p, ctx->pad == RSA_PKCS1_OAEP_PADDING
 	                       ? OSSL_PKEY_RSA_PAD_MODE_OAEP
-	               : ctx->pad == RSA_NO_PADDING
-	                       ? OSSL_PKEY_RSA_PAD_MODE_NONE
 	                       : OSSL_PKEY_RSA_PAD_MODE_PKCSV15))
 		return 0;
 	p = OSSL_PARAM_locate(params, OSSL_ASYM_CIPHER_PARAM_OAEP_DIGEST);
@@ -270,10 +271,6 @@ static void dec_params(const struct cipher_ctx *ctx, struct tok_dec_params *dp)
 	memset(dp, 0, sizeof(*dp));
 	if (ctx->pad == RSA_PKCS1_PADDING) {
 		dp->scheme = TOK_DEC_PKCS1;
-		return;
-	}
-	if (ctx->pad == RSA_NO_PADDING) {
-		dp->scheme = TOK_DEC_RAW;
 		return;
 	}
 	dp->scheme = TOK_DEC_OAEP;

@@ -127,6 +127,19 @@ p11_fails "a corrupted RSA ciphertext gives the generic decryption error" \
 	openssl pkeyutl -decrypt $PROV -inkey "$ALICE_RSA_URI?$PIN" \
 	-in "$W/short.bin" -out "$W/x.bin"
 
+# Raw RSA would hand the padded block to the caller and let PKCS#1 v1.5
+# unpadding happen in software: the provider refuses it.
+rm -f "$W/raw.bin"
+p11_fails "decryption without padding is refused with the reason" \
+	'p11mail:.*(PKCS#1 v1.5 and OAEP|no padding)' \
+	openssl pkeyutl -decrypt $PROV -inkey "$ALICE_RSA_URI?$PIN" \
+	-pkeyopt rsa_padding_mode:none -in "$W/ct.bin" -out "$W/raw.bin"
+if [ -s "$W/raw.bin" ]; then
+	fail "no raw RSA output is written"
+else
+	pass "no raw RSA output is written"
+fi
+
 # The module is loaded but nothing asks for a token: no trouble at exit.
 p11 "loading the provider without using it exits cleanly" \
 	openssl list $PROV -providers
