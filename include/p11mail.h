@@ -1266,6 +1266,26 @@ P11MAIL_EXPORT void p11mail_doctor_report_free(p11mail_doctor_report *report);
 
 /* ---- end of checking a workstation ----------------------------------- */
 
+/* ---- S/MIME: decryption policy and remembered capabilities ------------- */
+
+/*
+ * When on is non-zero, decryption refuses unauthenticated (AES-CBC)
+ * EnvelopedData before any key operation, with P11MAIL_ERR_FORMAT.
+ */
+P11MAIL_EXPORT void p11mail_smime_set_require_aead(p11mail_smime *smime,
+						   int on);
+
+/*
+ * Checks, without any key, that the message or bare CMS in the regular
+ * file in_fd is AuthEnvelopedData (AES-GCM).  Returns P11MAIL_OK if so,
+ * P11MAIL_ERR_FORMAT for CBC or anything else, P11MAIL_ERR_LIMIT when it
+ * is larger than the limits allow.
+ */
+P11MAIL_EXPORT enum p11mail_status
+p11mail_smime_check_aead_fd(p11mail_smime *smime, int in_fd);
+
+/* ---- end of S/MIME decryption policy and remembered capabilities ------- */
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,6 +1,7 @@
 /* MIME through GMime 3; see mime.h. */
 #include "config.h"
 
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -158,7 +159,7 @@ enum p11mail_status mime_parse_fd(int fd, size_t max_size,
 	}
 	if ((uintmax_t)sb.st_size > max_size)
 		return too_large(max_size);
-	copy = dup(fd);
+	copy = fcntl(fd, F_DUPFD_CLOEXEC, 0);
 	if (copy < 0 || lseek(copy, 0, SEEK_SET) != 0) {
 		if (copy >= 0)
 			close(copy);
@@ -292,7 +293,7 @@ enum p11mail_status mime_to_crlf_fd(GMimeObject *obj, int fd)
 {
 	GMimeStream *fs;
 	enum p11mail_status st;
-	int copy = dup(fd);
+	int copy = fcntl(fd, F_DUPFD_CLOEXEC, 0);
 
 	if (copy < 0)
 		return P11MAIL_ERR_IO;

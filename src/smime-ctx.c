@@ -214,7 +214,7 @@ enum p11mail_status smime_cert_from_buf(p11mail_smime *smime,
 static enum p11mail_status read_file(const char *path, unsigned char **out,
                                      size_t *out_len)
 {
-	FILE *f = fopen(path, "rb");
+	FILE *f = fopen(path, "rbe");
 	unsigned char *buf = NULL;
 	long size;
 	enum p11mail_status st = P11MAIL_ERR_IO;

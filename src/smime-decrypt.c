@@ -6,6 +6,8 @@
  */
 #include "config.h"
 
+#include <fcntl.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -165,6 +167,34 @@ static enum p11mail_status encrypted_der(p11mail_smime *smime,
 	return mime_part_content(root, smime->limits.max_size, der, len);
 }
 
+void p11mail_smime_set_require_aead(p11mail_smime *smime, int on)
+{
+	smime->require_aead = on != 0;
+}
+
+/*
+ * The encrypted content types decrypted, checked before any key operation:
+ * a CBC message refused by policy never reaches the token, so its
+ * ciphertext cannot be used to probe the key.
+ */
+static enum p11mail_status check_encrypted_type(const p11mail_smime *smime,
+                                                int nid)
+{
+	if (nid != NID_pkcs7_enveloped &&
+	    nid != NID_id_smime_ct_authEnvelopedData) {
+		p11m_log(P11MAIL_LOG_ERROR, "the message is not encrypted");
+		return P11MAIL_ERR_FORMAT;
+	}
+	if (nid == NID_pkcs7_enveloped && smime->require_aead) {
+		p11m_log(P11MAIL_LOG_ERROR,
+		         "the message uses unauthenticated encryption "
+		         "(AES-CBC) and authenticated encryption is required; "
+		         "it was not decrypted");
+		return P11MAIL_ERR_FORMAT;
+	}
+	return P11MAIL_OK;
+}
+
 /* Decrypts DER into a new buffer; one generic error for every failure. */
 static enum p11mail_status decrypt_der(p11mail_smime *smime,
                                        const unsigned char *der, size_t len,
@@ -180,12 +210,9 @@ static enum p11mail_status decrypt_der(p11mail_smime *smime,
 	if (st != P11MAIL_OK || plain == NULL)
 		goto out;
 	nid = OBJ_obj2nid(CMS_get0_type(cms));
-	if (nid != NID_pkcs7_enveloped &&
-	    nid != NID_id_smime_ct_authEnvelopedData) {
-		p11m_log(P11MAIL_LOG_ERROR, "the message is not encrypted");
-		st = P11MAIL_ERR_FORMAT;
+	st = check_encrypted_type(smime, nid);
+	if (st != P11MAIL_OK)
 		goto out;
-	}
 	st = P11MAIL_ERR_DECRYPT;
 	if (nid == NID_id_smime_ct_authEnvelopedData && !gcm_sizes_ok(cms))
 		goto out;
@@ -280,7 +307,7 @@ static enum p11mail_status encrypted_der_fd(GMimeMessage *msg, int fd)
 		         "decrypted");
 		return P11MAIL_ERR_FORMAT;
 	}
-	copy = dup(fd);
+	copy = fcntl(fd, F_DUPFD_CLOEXEC, 0);
 	if (copy < 0)
 		return P11MAIL_ERR_IO;
 	fs = g_mime_stream_fs_new(copy);
@@ -314,11 +341,9 @@ static enum p11mail_status decrypt_file(p11mail_smime *smime, int der_fd,
 		goto out;
 	}
 	nid = OBJ_obj2nid(CMS_get0_type(cms));
-	if (nid != NID_pkcs7_enveloped &&
-	    nid != NID_id_smime_ct_authEnvelopedData) {
-		p11m_log(P11MAIL_LOG_ERROR, "the message is not encrypted");
+	st = check_encrypted_type(smime, nid);
+	if (st != P11MAIL_OK)
 		goto out;
-	}
 	st = P11MAIL_ERR_DECRYPT;
 	if (nid == NID_id_smime_ct_authEnvelopedData && !gcm_sizes_ok(cms))
 		goto out;
@@ -350,6 +375,27 @@ static int fd_looks_der(int fd)
 	return smime_looks_der(head, (size_t)sb.st_size);
 }
 
+/* A bare DER input is held to the same size bound as a MIME message. */
+static enum p11mail_status open_der_fd(int in_fd, size_t max, int *out_fd)
+{
+	struct stat sb;
+	int fd;
+
+	*out_fd = -1;
+	if (fstat(in_fd, &sb) != 0)
+		return P11MAIL_ERR_IO;
+	if ((uintmax_t)sb.st_size > max) {
+		p11m_log(P11MAIL_LOG_ERROR, "message larger than %zu bytes",
+		         max);
+		return P11MAIL_ERR_LIMIT;
+	}
+	fd = fcntl(in_fd, F_DUPFD_CLOEXEC, 0);
+	if (fd < 0)
+		return P11MAIL_ERR_IO;
+	*out_fd = fd;
+	return P11MAIL_OK;
+}
+
 /* Writes the outer fields (for a message) and the plaintext to out. */
 static enum p11mail_status write_plain(GMimeMessage *msg, int plain_fd,
                                        BIO *out)
@@ -366,6 +412,58 @@ static enum p11mail_status write_plain(GMimeMessage *msg, int plain_fd,
 		st = smime_copy_fd(plain_fd, out);
 	if (st == P11MAIL_OK && BIO_flush(out) != 1)
 		st = P11MAIL_ERR_IO;
+	return st;
+}
+
+/* The CMS of in_fd (bare DER, or the encrypted root of a message). */
+static enum p11mail_status input_der(p11mail_smime *smime, int in_fd,
+                                     GMimeMessage **msg, int *der_fd)
+{
+	enum p11mail_status st;
+
+	if (fd_looks_der(in_fd))
+		return open_der_fd(in_fd, smime->limits.max_file_size, der_fd);
+	st = mime_parse_fd(in_fd, smime->limits.max_file_size, &smime->limits,
+	                   msg);
+	if (st == P11MAIL_OK && (*der_fd = smime_tmpfile()) < 0)
+		st = P11MAIL_ERR_IO;
+	if (st == P11MAIL_OK)
+		st = encrypted_der_fd(*msg, *der_fd);
+	return st;
+}
+
+enum p11mail_status p11mail_smime_check_aead_fd(p11mail_smime *smime, int in_fd)
+{
+	GMimeMessage *msg = NULL;
+	CMS_ContentInfo *cms = NULL;
+	BIO *der = NULL;
+	int der_fd = -1, require = smime->require_aead;
+	enum p11mail_status st;
+
+	st = input_der(smime, in_fd, &msg, &der_fd);
+	if (st != P11MAIL_OK)
+		goto out;
+	st = P11MAIL_ERR_NOMEM;
+	cms = CMS_ContentInfo_new_ex(smime->libctx, smime->propq);
+	if (cms == NULL || (der = smime_fd_bio(der_fd)) == NULL)
+		goto out;
+	st = P11MAIL_ERR_FORMAT;
+	if (d2i_CMS_bio(der, &cms) == NULL) {
+		p11m_log(P11MAIL_LOG_ERROR, "the input is not CMS");
+		goto out;
+	}
+	smime->require_aead = 1;
+	st = check_encrypted_type(smime, OBJ_obj2nid(CMS_get0_type(cms)));
+	smime->require_aead = require;
+
+out:
+	smime_log_openssl("check");
+	BIO_free(der);
+	CMS_ContentInfo_free(cms);
+	if (der_fd >= 0)
+		close(der_fd);
+	if (msg != NULL)
+		g_object_unref(msg);
 	return st;
 }
 
@@ -387,17 +485,7 @@ enum p11mail_status p11mail_smime_decrypt_fd(p11mail_smime *smime, int in_fd,
 	plain_fd = smime_tmpfile();
 	if (plain_fd < 0)
 		goto out;
-	if (fd_looks_der(in_fd)) {
-		der_fd = dup(in_fd);
-		st = der_fd < 0 ? P11MAIL_ERR_IO : P11MAIL_OK;
-	} else {
-		st = mime_parse_fd(in_fd, smime->limits.max_file_size,
-		                   &smime->limits, &msg);
-		if (st == P11MAIL_OK && (der_fd = smime_tmpfile()) < 0)
-			st = P11MAIL_ERR_IO;
-		if (st == P11MAIL_OK)
-			st = encrypted_der_fd(msg, der_fd);
-	}
+	st = input_der(smime, in_fd, &msg, &der_fd);
 	if (st == P11MAIL_OK)
 		st = decrypt_file(smime, der_fd, plain_fd, &auth);
 	if (st == P11MAIL_OK && (out = smime_out_bio(out_fd)) == NULL)

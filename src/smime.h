@@ -39,6 +39,7 @@ struct p11mail_smime {
 	STACK_OF(X509) * chain; /* intermediates sent along */
 
 	struct p11mail_smime_limits limits;
+	int require_aead; /* refuse EnvelopedData (CBC) before decrypting */
 };
 
 /* Reads one certificate (PEM or DER) from memory into the context. */

@@ -190,6 +190,55 @@ if [ $? != 0 ] && [ ! -e "$W/aead.out" ]; then
   pass "--require-aead refuses CBC and writes nothing"
 else fail "--require-aead refuses CBC and writes nothing"; fi
 
+# --require-aead decides on the content type alone: the token is not used.
+FAULTY=${P11FAULTY_MODULE:-$top_builddir/tests/mock/.libs/libp11faulty.so}
+[ -f "$FAULTY" ] || fail "setup: the fault-injecting module was not built"
+fixture_faulty
+rm -f "$W/aead.out" "$P11FAULTY_COUNTS"
+P11MAIL_MODULE=$FAULTY "$P11MAIL" decrypt --require-aead \
+  --key "$BOB_KEY" --cert "$BOB_RSA_CERT" -o "$W/aead.out" "$W/cbc.eml" \
+  2>"$W/aead.err" >/dev/null
+rc=$?
+if [ "$rc" = 1 ] && [ ! -e "$W/aead.out" ] &&
+   grep -q "only authenticated encryption (AES-GCM)" "$W/aead.err"; then
+  pass "--require-aead: CBC refused with its reason"
+else fail "--require-aead: CBC refused with its reason (exit $rc)"
+  sed 's/^/#   /' "$W/aead.err"; fi
+if [ -e "$P11FAULTY_COUNTS" ] &&
+   grep -q '^C_\(Decrypt\|DecryptInit\|Login\)' "$P11FAULTY_COUNTS"; then
+  fail "--require-aead: no decryption or login on the token"
+  sed 's/^/#   /' "$P11FAULTY_COUNTS"
+else pass "--require-aead: no decryption or login on the token"; fi
+P11MAIL_MODULE=$FAULTY "$P11MAIL" decrypt --require-aead \
+  --key "$BOB_KEY" --cert "$BOB_RSA_CERT" -o "$W/aead.out" "$W/gcm.eml" \
+  2>"$W/aead.err" >/dev/null
+grep_out "--require-aead: GCM still decrypts" "Zweite Zeile" "$W/aead.out"
+
+# Unauthenticated plaintext that cannot be read fails exactly as bad
+# padding does: same message, same exit status, nothing written.
+pad_rc=$(decrypt_to pad "$W/pad.eml"; echo $?)
+: >"$W/empty"
+openssl cms -encrypt -binary -aes-256-cbc -in "$W/empty" -outform DER \
+  -out "$W/empty.der" "$BOB_RSA_CERT" 2>/dev/null ||
+  fail "setup: CBC message with empty content"
+cp "$W/empty.der" "$W/empty.eml"
+{ printf 'X-Long: '; head -c 70000 /dev/zero | tr '\000' a
+  printf '\r\n\r\nbody\r\n'; } >"$W/junk"
+openssl cms -encrypt -binary -aes-256-cbc -in "$W/junk" -outform DER \
+  -out "$W/junk.der" "$BOB_RSA_CERT" 2>/dev/null ||
+  fail "setup: CBC message with junk content"
+wrap "$W/junk.der" "$W/junk.eml" enveloped-data
+for n in empty junk; do
+  rc=$(decrypt_to "$n" "$W/$n.eml"; echo $?)
+  if [ "$rc" = "$pad_rc" ] && cmp -s "$W/pad.err" "$W/$n.err" &&
+     [ ! -e "$W/$n.out" ]; then
+    pass "CBC $n plaintext: same failure as bad padding"
+  else
+    fail "CBC $n plaintext: same failure as bad padding (exit $rc/$pad_rc)"
+    sed 's/^/#   /' "$W/pad.err" "$W/$n.err"
+  fi
+done
+
 # Nothing half-written over an existing file either.
 echo "keep me" >"$W/keep.out"
 "$P11MAIL" decrypt --key "$BOB_KEY" --cert "$BOB_RSA_CERT" \

@@ -247,6 +247,16 @@ rc=$?
 if [ "$rc" != 0 ] && ! grep -q 000000 "$W/pin.err"; then
   pass "wrong PIN fails without echoing the PIN"
 else fail "wrong PIN fails without echoing the PIN"; sed 's/^/#  /' "$W/pin.err"; fi
+for cmd in sign decrypt; do
+  "$P11MAIL" "$cmd" --key "$BOB_RSA_URI?pin-value=4711" "$W/msg" \
+    >/dev/null 2>"$W/pinv.err"
+  rc=$?
+  if [ "$rc" = 2 ] && grep -q "pin-source=file:PATH" "$W/pinv.err" &&
+     ! grep -q 4711 "$W/pinv.err"; then
+    pass "$cmd: a pin-value key URI is a usage error"
+  else fail "$cmd: a pin-value key URI is a usage error (exit $rc)"
+    sed 's/^/#  /' "$W/pinv.err"; fi
+done
 check_fails "a non-message input is refused" \
   "$P11MAIL" verify --anchor "$CA_CERT" /dev/null
 

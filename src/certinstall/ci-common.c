@@ -281,11 +281,8 @@ int ci_parse_options(struct ci *ci, int argc, char **argv,
 			ci->system = 1;
 			break;
 		case 'T':
-			/* argv is visible to every user of the machine. */
-			if (strstr(optarg, "pin-value") != NULL)
-				return tool_usage_error(
-				        "a PIN is never given on the command "
-				        "line: use ?pin-source=file:PATH");
+			if (tool_refuse_pin_value(optarg, "--token") != 0)
+				return TOOL_EXIT_USAGE;
 			ci->token_uri = optarg;
 			break;
 		case 'h':

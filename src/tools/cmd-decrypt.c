@@ -31,6 +31,21 @@ static const char decrypt_help[] =
         "3 or 4 as for verify when the signature inside is not, 1 "
         "failure.\n";
 
+/*
+ * Plaintext that cannot be read.  Unauthenticated (CBC) plaintext that does
+ * not parse fails exactly as a bad key or bad padding does, so that an
+ * altered ciphertext teaches nothing about the plaintext or the key.
+ */
+static int unreadable(int authenticated)
+{
+	if (!authenticated) {
+		tool_error("%s", p11mail_strerror(P11MAIL_ERR_DECRYPT));
+		return -1;
+	}
+	tool_error("decrypted, but the content cannot be checked");
+	return TOOL_EXIT_INVALID;
+}
+
 /* Checks a signature inside the plaintext; 0 when there is none. */
 static int verify_inner(p11mail_smime *smime, const unsigned char *plain,
                         size_t len, int json, int authenticated, FILE *fp)
@@ -38,12 +53,14 @@ static int verify_inner(p11mail_smime *smime, const unsigned char *plain,
 	struct p11mail_verify_result *r = NULL;
 	const char *extra = authenticated ? ",\"encryption\":\"aes-gcm\""
 	                                  : ",\"encryption\":\"aes-cbc\"";
+	enum p11mail_status st;
 	int rc;
 
-	if (p11mail_smime_verify(smime, plain, len, &r) != P11MAIL_OK) {
-		tool_error("decrypted, but the content cannot be checked");
-		return TOOL_EXIT_INVALID;
-	}
+	tool_mute_log(!authenticated);
+	st = p11mail_smime_verify(smime, plain, len, &r);
+	tool_mute_log(0);
+	if (st != P11MAIL_OK)
+		return unreadable(authenticated);
 	if (r->verdict == P11MAIL_VERDICT_UNSIGNED && r->signer_count == 0 &&
 	    r->signed_part == NULL) {
 		if (json)
@@ -66,15 +83,11 @@ static int verify_output(p11mail_smime *smime, int fd, int json, int auth,
 	void *map;
 	int rc;
 
-	if (fstat(fd, &sb) != 0 || sb.st_size == 0) {
-		tool_error("decrypted, but the content cannot be checked");
-		return TOOL_EXIT_INVALID;
-	}
+	if (fstat(fd, &sb) != 0 || sb.st_size == 0)
+		return unreadable(auth);
 	map = mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
-	if (map == MAP_FAILED) {
-		tool_error("decrypted, but the content cannot be checked");
-		return TOOL_EXIT_INVALID;
-	}
+	if (map == MAP_FAILED)
+		return unreadable(auth);
 	/* all of it decrypted: the size bound for messages no longer applies */
 	if ((uintmax_t)sb.st_size > 64u << 20) {
 		struct p11mail_smime_limits limits = {
@@ -85,6 +98,29 @@ static int verify_output(p11mail_smime *smime, int fd, int json, int auth,
 	rc = verify_inner(smime, map, (size_t)sb.st_size, json, auth, fp);
 	munmap(map, (size_t)sb.st_size);
 	return rc;
+}
+
+/*
+ * --require-aead is decided before the key is opened: a CBC message never
+ * reaches the token, not even for a login.
+ */
+static int require_aead(int in)
+{
+	p11mail_smime *check = NULL;
+	enum p11mail_status st;
+
+	st = p11mail_smime_new(&check);
+	if (st == P11MAIL_OK)
+		st = p11mail_smime_check_aead_fd(check, in);
+	p11mail_smime_free(check);
+	if (st == P11MAIL_OK)
+		return 0;
+	if (st == P11MAIL_ERR_FORMAT)
+		tool_error("the message is not decrypted: --require-aead "
+		           "accepts only authenticated encryption (AES-GCM)");
+	else
+		tool_error("%s", p11mail_strerror(st));
+	return -1;
 }
 
 int cmd_decrypt(const struct tool_globals *g, int argc, char **argv)
@@ -102,10 +138,13 @@ int cmd_decrypt(const struct tool_globals *g, int argc, char **argv)
 		return tool_usage_error("--json needs --out FILE for the "
 		                        "plaintext");
 	rc = TOOL_EXIT_FAILURE;
-	smime = smime_setup(g, &o, SMIME_NEED_KEY);
-	if (smime == NULL || (in = smime_open_input(o.in)) < 0 ||
-	    smime_output_open(&out, o.out) != 0)
+	if ((in = smime_open_input(o.in)) < 0 ||
+	    (o.require_aead && require_aead(in) != 0))
 		goto out;
+	smime = smime_setup(g, &o, SMIME_NEED_KEY);
+	if (smime == NULL || smime_output_open(&out, o.out) != 0)
+		goto out;
+	p11mail_smime_set_require_aead(smime, o.require_aead);
 	st = p11mail_smime_decrypt_fd(smime, in, out.fd, &auth);
 	if (st != P11MAIL_OK) {
 		tool_error("%s", p11mail_strerror(st));
@@ -117,13 +156,13 @@ int cmd_decrypt(const struct tool_globals *g, int argc, char **argv)
 		           "was written");
 		goto out;
 	}
-	if (!auth && !o.json)
-		tool_warn("unauthenticated encryption (AES-CBC): the content "
-		          "may have been altered in transit");
 	/* the report must not mix with plaintext written to stdout */
 	checked = verify_output(smime, out.fd, o.json, auth,
 	                        o.out != NULL ? stdout : stderr);
-	if (smime_output_commit(&out) == 0)
+	if (checked >= 0 && !auth && !o.json)
+		tool_warn("unauthenticated encryption (AES-CBC): the content "
+		          "may have been altered in transit");
+	if (checked >= 0 && smime_output_commit(&out) == 0)
 		rc = checked;
 
 out:

@@ -72,6 +72,8 @@ static int apply(struct smime_opts *o, int c, const char *arg)
 {
 	switch (c) {
 	case 'k':
+		if (tool_refuse_pin_value(arg, "--key") != 0)
+			return -1;
 		o->key = arg;
 		break;
 	case 'c':
@@ -370,7 +372,7 @@ int smime_read_input(const char *path, unsigned char **out, size_t *len)
 	*out = NULL;
 	*len = 0;
 	if (path != NULL && strcmp(path, "-") != 0 &&
-	    (f = fopen(path, "rb")) == NULL) {
+	    (f = fopen(path, "rbe")) == NULL) {
 		tool_error("cannot read %s: %s", path, strerror(errno));
 		return -1;
 	}
@@ -436,7 +438,7 @@ int smime_write_output(const char *path, const unsigned char *buf, size_t len)
 		tool_error("output path too long: %s", path);
 		return -1;
 	}
-	fd = mkstemp(tmp);
+	fd = mkostemp(tmp, O_CLOEXEC);
 	if (fd < 0) {
 		tool_error("cannot write %s: %s", path, strerror(errno));
 		return -1;
@@ -463,7 +465,7 @@ static int anon_tmpfile(void)
 	if (snprintf(path, sizeof(path), "%s/p11mail-XXXXXX", dir) >=
 	    (int)sizeof(path))
 		return -1;
-	fd = mkstemp(path);
+	fd = mkostemp(path, O_CLOEXEC);
 	if (fd >= 0)
 		unlink(path);
 	return fd;
@@ -500,7 +502,7 @@ int smime_open_input(const char *path)
 		}
 	}
 	if (fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode))
-		return fd == STDIN_FILENO ? dup(fd) : fd;
+		return fd == STDIN_FILENO ? fcntl(fd, F_DUPFD_CLOEXEC, 0) : fd;
 
 	/* a pipe is read once into a file that can be read twice */
 	copy = anon_tmpfile();
@@ -526,7 +528,7 @@ int smime_output_open(struct smime_output *out, const char *path)
 		tool_error("output path too long: %s", path);
 		return -1;
 	} else {
-		out->fd = mkstemp(out->tmp);
+		out->fd = mkostemp(out->tmp, O_CLOEXEC);
 	}
 	if (out->fd < 0) {
 		tool_error("cannot write %s: %s", path ? path : "the output",

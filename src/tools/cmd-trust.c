@@ -287,7 +287,7 @@ static unsigned char *read_message(const char *path, size_t *len)
 {
 	unsigned char *buf = NULL;
 	struct stat sb;
-	FILE *f = fopen(path, "rb");
+	FILE *f = fopen(path, "rbe");
 
 	*len = 0;
 	if (f == NULL || fstat(fileno(f), &sb) < 0 ||

@@ -60,11 +60,19 @@ int tool_exit_status(enum p11mail_status status)
 }
 
 /* Forwards library messages to stderr, debug ones only with --verbose. */
+/* Set while a library call must not tell its failures apart. */
+static int log_muted;
+
+void tool_mute_log(int on)
+{
+	log_muted = on != 0;
+}
+
 static void tool_log(void *arg, enum p11mail_log_level level, const char *text)
 {
 	const struct tool_globals *g = arg;
 
-	if (level == P11MAIL_LOG_DEBUG && !g->verbose)
+	if (log_muted || (level == P11MAIL_LOG_DEBUG && !g->verbose))
 		return;
 	if (level == P11MAIL_LOG_INFO && g->quiet)
 		return;
@@ -169,4 +177,13 @@ int tool_main(const char *program, const char *about,
 	argv += optind;
 	optind = 0; /* a fresh getopt scan for the subcommand */
 	return cmd->run(&g, argc, argv);
+}
+
+int tool_refuse_pin_value(const char *uri, const char *option)
+{
+	if (uri == NULL || strcasestr(uri, "pin-value") == NULL)
+		return 0;
+	return tool_usage_error("%s: a PIN is never given on the command "
+	                        "line: use ?pin-source=file:PATH",
+	                        option);
 }

@@ -60,4 +60,18 @@ int tool_usage_error(const char *fmt, ...)
 /* Maps a library status to an exit status (TOOL_EXIT_FAILURE mostly). */
 int tool_exit_status(enum p11mail_status status);
 
+/*
+ * Refuses a PKCS#11 URI given on the command line that carries pin-value
+ * (argv is visible to every user of the machine).  Prints a usage error
+ * naming option and returns TOOL_EXIT_USAGE; returns 0 when uri is NULL or
+ * has no PIN.
+ */
+int tool_refuse_pin_value(const char *uri, const char *option);
+
+/*
+ * While on is non-zero, the library's messages are not printed: for calls
+ * whose failures must all look alike (unauthenticated plaintext).
+ */
+void tool_mute_log(int on);
+
 #endif /* P11MAIL_TOOL_H */
