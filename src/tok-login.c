@@ -85,7 +85,9 @@ static CK_RV pin_from_person(tok_core *core, const struct tok_pin_request *req,
 	if (core->opts.pin_fn != NULL) {
 		if (core->opts.pin_fn(core->opts.pin_arg, req, buf, size) != 0)
 			return CKR_FUNCTION_CANCELED;
-		buf[size - 1] = '\0';
+		/* A full buffer may hold a PIN cut short: never send that. */
+		if (strnlen(buf, size) >= size - 1)
+			return CKR_PIN_LEN_RANGE;
 		return CKR_OK;
 	}
 	if (core->opts.allow_prompt) {
@@ -125,7 +127,9 @@ CK_RV tok_pin_get(tok_core *core, const struct tok_pin_src *pins,
 		              "prompt",
 		              req->token_label, req->token_serial);
 	else if (rv == CKR_PIN_LEN_RANGE)
-		rv = tok_fail(rv, TOK_DETAIL_NONE, "the PIN is too long");
+		rv = tok_fail(rv, TOK_DETAIL_NONE,
+		              "the PIN is too long: at most %d characters",
+		              TOK_PIN_MAX - 2);
 	if (rv != CKR_OK)
 		goto out;
 

@@ -64,15 +64,44 @@ CK_RV tok_pin_from_file(const char *source, char *buf, size_t size)
 	return CKR_OK;
 }
 
+/*
+ * Copies a label the token chose into out with its control characters
+ * (C0, DEL and UTF-8 encoded C1) as '?': a hostile label must not move
+ * the cursor or rewrite the prompt it appears in.
+ */
+static const char *shown_label(const char *in, char *out, size_t size)
+{
+	const unsigned char *p = (const unsigned char *)(in ? in : "");
+	size_t len = 0;
+
+	for (; *p != '\0' && len + 1 < size; p++) {
+		if (p[0] == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f) {
+			out[len++] = '?';
+			p++;
+		} else if (*p < 0x20 || *p == 0x7f) {
+			out[len++] = '?';
+		} else {
+			out[len++] = (char)*p;
+		}
+	}
+	out[len] = '\0';
+	return out;
+}
+
 static void describe(const struct tok_pin_request *req, char *text, size_t size)
 {
+	char key[80], token[80], serial[40];
+
+	shown_label(req->key_label, key, sizeof(key));
+	shown_label(req->token_label, token, sizeof(token));
+	shown_label(req->token_serial, serial, sizeof(serial));
 	if (req->context_specific)
 		snprintf(text, size, "PIN for the key %s on the token %s%s",
-		         req->key_label ? req->key_label : "", req->token_label,
+		         key, token,
 		         req->count_low ? " (tries are running low)" : "");
 	else
 		snprintf(text, size, "PIN for the token %s (serial %s)%s",
-		         req->token_label, req->token_serial,
+		         token, serial,
 		         req->count_low ? " (tries are running low)" : "");
 }
 
@@ -83,8 +112,9 @@ CK_RV tok_pin_from_tty(const struct tok_pin_request *req, char *buf,
 	char prompt[256];
 	size_t len = 0;
 	CK_RV rv = CKR_OK;
+	ssize_t n;
+	int fd, over = 0;
 	char c;
-	int fd;
 
 	fd = open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC);
 	if (fd < 0)
@@ -104,9 +134,12 @@ CK_RV tok_pin_from_tty(const struct tok_pin_request *req, char *buf,
 		close(fd);
 		return CKR_DEVICE_ERROR;
 	}
-	while (read(fd, &c, 1) == 1 && c != '\n') {
+	/* The whole line is read, so that an over-long one is seen. */
+	while ((n = read(fd, &c, 1)) == 1 && c != '\n') {
 		if (len + 1 < size)
 			buf[len++] = c;
+		else
+			over = 1;
 	}
 	c = 0;
 	buf[len] = '\0';
@@ -114,8 +147,13 @@ CK_RV tok_pin_from_tty(const struct tok_pin_request *req, char *buf,
 	if (write(fd, "\n", 1) < 0)
 		rv = CKR_DEVICE_ERROR;
 	close(fd);
-	if (len == 0)
+	/* A line cut by end of input was not confirmed with Enter. */
+	if (n != 1 || len == 0)
 		rv = CKR_FUNCTION_CANCELED;
+	else if (over)
+		rv = CKR_PIN_LEN_RANGE;
+	if (rv != CKR_OK)
+		p11mail_wipe(buf, size);
 	return rv;
 }
 
@@ -254,13 +292,18 @@ static CK_RV pinentry_talk(int to, int from, const struct tok_pin_request *req,
 		return CKR_DEVICE_ERROR;
 	while (read_line(from, line, sizeof(line)) == 0) {
 		if (strncmp(line, "D ", 2) == 0) {
-			got = assuan_unescape(line + 2, buf, size) == 0;
+			got = assuan_unescape(line + 2, buf, size) == 0 &&
+			                      strlen(line) + 1 < sizeof(line)
+			              ? 1
+			              : -1;
 			continue;
 		}
 		if (line[0] == '#' || strncmp(line, "S ", 2) == 0)
 			continue;
-		if (strncmp(line, "OK", 2) == 0 && got && buf[0] != '\0')
+		if (strncmp(line, "OK", 2) == 0 && got > 0 && buf[0] != '\0')
 			rv = CKR_OK;
+		else if (got < 0)
+			rv = CKR_PIN_LEN_RANGE;
 		break;
 	}
 	p11mail_wipe(line, sizeof(line));

@@ -30,8 +30,9 @@ struct tok_pin_request {
 };
 
 /*
- * Asks the application for a PIN.  Writes at most size - 1 bytes and a NUL
- * to buf and returns 0, or returns -1 when the user gave none.
+ * Asks the application for a PIN.  Writes at most size - 2 bytes and a NUL
+ * to buf and returns 0, or returns -1 when the user gave none.  A PIN that
+ * fills the buffer may have been cut short and is refused.
  */
 typedef int (*tok_pin_fn)(void *arg, const struct tok_pin_request *req,
                           char *buf, size_t size);

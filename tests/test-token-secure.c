@@ -302,7 +302,56 @@ out:
 	free(uri2);
 }
 
+/* A PIN longer than the core takes is refused, never cut and sent. */
+static void test_pin_too_long(void)
+{
+	char pin_text[301], q[1200], path[1100], *uri;
+	const char *pin = pin_text;
+	struct tok_options o = {0};
+	tok_core *core;
+	tok_key *key = NULL;
+	int before = tt_count_trace(trace_path, "C_Login ->");
+	FILE *f;
+	CK_RV rv;
+
+	memset(pin_text, '1', sizeof(pin_text) - 1);
+	pin_text[sizeof(pin_text) - 1] = '\0';
+
+	/* From the application's callback, which snprintf cuts to fit. */
+	o.pin_fn = pin_cb;
+	o.pin_arg = &pin;
+	core = tt_core(&b, &o);
+	rv = tok_key_open(core, b.rsa_uri, &key);
+	if (!tap_check(rv == CKR_PIN_LEN_RANGE && key == NULL))
+		tap_diag("%s: %s", tok_rv_name(rv), tok_last_error());
+	tap_check(strstr(tok_last_error(), "too long") != NULL);
+	tok_key_unref(key);
+	tok_core_free(core);
+
+	/* From a pin-source file. */
+	snprintf(path, sizeof(path), "%s/long.pin",
+	         tt_env("P11MAIL_FIXTURE_DIR"));
+	f = fopen(path, "w");
+	tap_check(f != NULL && fprintf(f, "%s\n", pin_text) > 0 &&
+	          fclose(f) == 0);
+	snprintf(q, sizeof(q), "pin-source=file:%s", path);
+	uri = tt_uri(b.rsa_uri, q);
+	core = tt_core(&b, NULL);
+	key = NULL;
+	rv = tok_key_open(core, uri, &key);
+	if (!tap_check(rv == CKR_PIN_LEN_RANGE && key == NULL))
+		tap_diag("%s: %s", tok_rv_name(rv), tok_last_error());
+	tap_check(strstr(tok_last_error(), "too long") != NULL);
+	tok_key_unref(key);
+	tok_core_free(core);
+	free(uri);
+
+	/* Neither reached the token. */
+	tap_check(tt_count_trace(trace_path, "C_Login ->") == before);
+}
+
 static const struct tap_case cases[] = {
+        {"test_pin_too_long", test_pin_too_long},
         {"test_reused_wrong_pin_dropped", test_reused_wrong_pin_dropped},
         {"test_context_login_flags", test_context_login_flags},
         {"test_trace_file_private", test_trace_file_private},
@@ -326,5 +375,6 @@ int main(int argc, char **argv)
 	}
 	if (trace_path[0] != '/')
 		tap_skip_all("P11MAIL_DEBUG must name a trace file");
+	p11m_trace("test", "start"); /* the file exists from now on */
 	return tap_run(cases, sizeof(cases) / sizeof(cases[0]));
 }

@@ -48,4 +48,30 @@ case $out in
 *"no PIN was given"*) pass "no terminal: no PIN, a clear message" ;;
 *) fail "no terminal: no PIN, a clear message"; printf '# %s\n' "$out" ;;
 esac
+# An over-long PIN is refused with a message, never cut and sent.
+out=$(typed "$(printf '%0300d' 1)")
+case $out in
+*"too long"*) pass "an over-long PIN is refused" ;;
+*) fail "an over-long PIN is refused"; printf '# %s\n' "$out" ;;
+esac
+
+# A token label with control characters cannot rewrite the prompt.
+esc=$(printf '\033')
+if softhsm2-util --init-token --free --label "ev${esc}[2Jil" \
+	--pin 123456 --so-pin 12345678 >/dev/null 2>&1; then
+	out=$( (sleep 1; printf '123456\n') |
+		timeout 30 script -qec "'$prog' 'pkcs11:token=ev%1B%5B2Jil' \
+'$SOFTHSM_MODULE' '' prompt" /dev/null 2>&1)
+	case $out in
+	*"PIN for the token ev${esc}"*)
+		fail "control characters in a label are not shown" ;;
+	*"PIN for the token ev?[2Jil (serial"*)
+		pass "control characters in a label are not shown" ;;
+	*) fail "control characters in a label are not shown"
+	   printf '# %s\n' "$out" | tr -d '\033' ;;
+	esac
+else
+	skip "control characters in a label are not shown" \
+		"softhsm2-util cannot make a token with that label"
+fi
 done_testing
