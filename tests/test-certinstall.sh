@@ -232,6 +232,39 @@ run "register without --token finds the key among every token" 0 \
   "$CI" register --address alice@north-clinic.test
 run "install without --token finds the key among every token" 0 \
   "already installed" "$CI" install "$ALICE_RSA_CERT"
+# Without --token the key is found by the tokens' public objects: only the
+# token showing the certificate's public key is logged in to, so a PIN is
+# never tried on another token (SoftHSM2 marks a wrong try "count low").
+pin_count_low() {
+  pkcs11-tool --module "$SOFTHSM_MODULE" -L 2>/dev/null |
+    awk -v l="$1" '$1 == "token" && $2 == "label" { t = ($4 == l) }
+                   t && /token flags/ && /PIN count low/ { n++ }
+                   END { exit n ? 0 : 1 }'
+}
+login_calls() { grep -c "pkcs11: C_Login -> $1" "$W/trace"; }
+sed "s|^pin-source = .*|pin-source = file:$BOB_PIN_FILE|" "$W/p11mail.conf" \
+  >"$W/bob.conf"
+rm -f "$W/trace"
+P11MAIL_DEBUG="$W/trace" run "install without --token logs in to the key's token" \
+  0 "bob@south-lab.test: identity recorded" \
+  "$CI" --config "$W/bob.conf" --store "$W/store-bob" install "$BOB_EC_CERT"
+[ "$(login_calls CKR_OK)" = 1 ] && [ "$(login_calls CKR_PIN)" = 0 ] &&
+  pass "one login, on bob's token, and no PIN tried elsewhere" ||
+  fail "logins: $(grep 'C_Login' "$W/trace" | sed 's/.*: //' | tr '\n' ' ')"
+pin_count_low "$ALICE_TOKEN_LABEL" &&
+  fail "alice's token was given bob's PIN" ||
+  pass "alice's token was not given bob's PIN"
+issue kim kim@north-clinic.test
+rm -f "$W/trace"
+P11MAIL_DEBUG="$W/trace" run "a key no token shows is not searched by logging in" \
+  1 "searched without logging in.*--token URI" \
+  "$CI" --store "$W/store-bob" install "$W/kim.pem"
+[ "$(login_calls '')" = 0 ] && pass "no token was logged in to" ||
+  fail "logins: $(grep 'C_Login' "$W/trace" | sed 's/.*: //' | tr '\n' ' ')"
+pin_count_low "$BOB_TOKEN_LABEL" && fail "bob's token was given alice's PIN" ||
+  pass "bob's token was not given alice's PIN"
+"$CI" --store "$W/store-bob" list | grep -q kim@ &&
+  fail "no store row for kim" || pass "no store row for kim"
 run "register for an address with nothing on the token fails" 1 \
   "no certificate for nobody@north-clinic.test" \
   "$CI" register --address nobody@north-clinic.test --token "$T"

@@ -46,45 +46,89 @@ static int key_matches(const struct tok_key_info *info, X509 *cert)
 }
 
 /*
- * The private key behind a listed key object, when it is the one of cert.
- * Private keys are only listed after a login, so public key objects lead
- * to their private halves (same id), which tok_key_open logs in for.
+ * The URI of the private key with the id of a listed object: the object's
+ * URI with its type replaced.  NULL when memory runs out.
  */
 static char *private_uri(const char *uri)
 {
-	const char *type = strstr(uri, "type=public");
-	size_t len = strlen(uri) + 2;
+	static const char *const types[] = {";type=public", ";type=cert",
+	                                    ";type=private"};
+	const char *type = NULL;
+	size_t len = strlen(uri) + sizeof("type=private"), tlen = 0;
 	char *res = malloc(len);
 
 	if (res == NULL)
 		return NULL;
+	for (size_t i = 0; i < P11M_ARRAY_SIZE(types) && type == NULL; i++) {
+		type = strstr(uri, types[i]);
+		tlen = strlen(types[i]);
+	}
 	if (type == NULL)
-		snprintf(res, len, "%s", uri);
+		snprintf(res, len, "%s;type=private", uri);
 	else
-		snprintf(res, len, "%.*stype=private%s", (int)(type - uri), uri,
-		         type + strlen("type=public"));
+		snprintf(res, len, "%.*s;type=private%s", (int)(type - uri),
+		         uri, type + tlen);
 	return res;
 }
 
-static tok_key *try_key(struct ci *ci, const struct tok_object *o, X509 *cert)
+/*
+ * Compares cert's public key with a listed object without logging in:
+ * certificate objects by their own public key, key objects by the public
+ * attributes the token shows (tok_probe_key with no login).  Returns 1
+ * for the same key, 0 for another, -1 when there is nothing to compare.
+ */
+static int public_match(struct ci *ci, const struct tok_object *o, X509 *cert,
+                        const unsigned char *der, size_t len)
+{
+	struct tok_key_probe probe;
+	const unsigned char *p = o->der;
+	X509 *x;
+	int same;
+
+	if (o->cls == CKO_CERTIFICATE) {
+		x = p != NULL ? d2i_X509(NULL, &p, (long)o->der_len) : NULL;
+		same = x == NULL ? -1
+		                 : EVP_PKEY_eq(X509_get0_pubkey(x),
+		                               X509_get0_pubkey(cert)) == 1;
+		X509_free(x);
+		return same;
+	}
+	/* Without an id the object cannot name one key. */
+	if ((o->cls != CKO_PUBLIC_KEY && o->cls != CKO_PRIVATE_KEY) ||
+	    o->id_len == 0)
+		return -1;
+	if (tok_probe_key(ci->core, o->uri, 0, der, len, &probe) != CKR_OK)
+		return -1;
+	return probe.matches;
+}
+
+/*
+ * Opens the private key named by uri (logging in to its token) and keeps
+ * it when it is cert's.  Returns CKR_OK with *key set or NULL (another
+ * key, or no private key with that id), or the failure to open it.
+ */
+static CK_RV open_if_matching(struct ci *ci, const char *uri, X509 *cert,
+                              tok_key **key)
 {
 	tok_key *k = NULL;
-	char *uri;
+	CK_RV rv;
 
-	if (o->cls != CKO_PRIVATE_KEY && o->cls != CKO_PUBLIC_KEY)
-		return NULL;
-	uri = private_uri(o->uri);
-	if (uri != NULL && tok_key_open(ci->core, uri, &k) == CKR_OK &&
-	    !key_matches(tok_key_info(k), cert)) {
+	*key = NULL;
+	rv = tok_key_open(ci->core, uri, &k);
+	if (rv == CKR_KEY_HANDLE_INVALID)
+		return CKR_OK;
+	if (rv != CKR_OK)
+		return rv;
+	if (key_matches(tok_key_info(k), cert))
+		*key = k;
+	else
 		tok_key_unref(k);
-		k = NULL;
-	}
-	free(uri);
-	return k;
+	return CKR_OK;
 }
 
 /*
  * Starts the token core and lists the objects of the tokens --token names.
+ * Nothing logs in: private keys only show on tokens that need no login.
  * Free *objs with tok_objects_free; returns an exit status.
  */
 static int token_objects(struct ci *ci, struct tok_object **objs, size_t *n)
@@ -108,25 +152,135 @@ static int token_objects(struct ci *ci, struct tok_object **objs, size_t *n)
 	return TOOL_EXIT_OK;
 }
 
+/* True when --token names something rather than every token. */
+static int token_named(const struct ci *ci)
+{
+	return strcmp(ci->token_uri, "pkcs11:") != 0;
+}
+
+/*
+ * The key found by the public objects of every token --token matches:
+ * only a token whose public key or certificate is cert's is logged in to.
+ * *candidates counts the keys that were tried that way.
+ */
+static CK_RV find_by_public(struct ci *ci, X509 *cert, struct tok_object *objs,
+                            size_t n, size_t *candidates, tok_key **key)
+{
+	unsigned char *der = NULL;
+	char **tried = calloc(n + 1, sizeof(*tried));
+	size_t len = 0, ntried = 0;
+	CK_RV rv = CKR_OK;
+
+	*candidates = 0;
+	if (tried == NULL || ci_der(cert, &der, &len) < 0) {
+		free(tried);
+		return CKR_HOST_MEMORY;
+	}
+	for (size_t i = 0; i < n && *key == NULL && rv == CKR_OK; i++) {
+		char *uri;
+		int seen = 0;
+
+		if (public_match(ci, &objs[i], cert, der, len) != 1)
+			continue;
+		uri = private_uri(objs[i].uri);
+		if (uri == NULL) {
+			rv = CKR_HOST_MEMORY;
+			break;
+		}
+		for (size_t j = 0; j < ntried && !seen; j++)
+			seen = strcmp(tried[j], uri) == 0;
+		if (seen) {
+			free(uri);
+			continue;
+		}
+		tried[ntried++] = uri;
+		(*candidates)++;
+		rv = open_if_matching(ci, uri, cert, key);
+	}
+	for (size_t j = 0; j < ntried; j++)
+		free(tried[j]);
+	free(tried);
+	free(der);
+	return rv;
+}
+
+/*
+ * --token named a token whose public objects do not show the key: log in
+ * to that one token and look at its private keys.  Returns an exit
+ * status, having printed why on failure.
+ */
+static int find_after_login(struct ci *ci, X509 *cert, tok_key **key)
+{
+	struct tok_object *objs = NULL;
+	struct tok_key_probe probe;
+	size_t n = 0;
+	CK_RV rv;
+
+	rv = tok_probe_key(ci->core, ci->token_uri, 1, NULL, 0, &probe);
+	if (rv != CKR_OK)
+		return ci_token_error("cannot look at the token", rv);
+	if (probe.tokens != 1)
+		return TOOL_EXIT_OK;
+	if (probe.login_rv != CKR_OK) {
+		tool_error("cannot log in to the token %s: %s",
+		           probe.token_label, probe.login_error);
+		return TOOL_EXIT_FAILURE;
+	}
+	rv = tok_list_objects(ci->core, ci->token_uri, &objs, &n);
+	for (size_t i = 0; rv == CKR_OK && i < n && *key == NULL; i++) {
+		char *uri;
+
+		if (objs[i].cls != CKO_PRIVATE_KEY || objs[i].id_len == 0)
+			continue;
+		uri = private_uri(objs[i].uri);
+		rv = uri != NULL ? open_if_matching(ci, uri, cert, key)
+		                 : CKR_HOST_MEMORY;
+		free(uri);
+	}
+	tok_objects_free(objs, n);
+	if (rv != CKR_OK)
+		return ci_token_error("cannot open the token's keys", rv);
+	return TOOL_EXIT_OK;
+}
+
 int ci_find_key_for(struct ci *ci, X509 *cert, int quiet, tok_key **key)
 {
 	struct tok_object *objs = NULL;
-	size_t n = 0;
+	size_t n = 0, candidates = 0;
 	int rc;
+	CK_RV rv;
 
 	*key = NULL;
 	rc = token_objects(ci, &objs, &n);
 	if (rc != TOOL_EXIT_OK)
 		return rc;
-	for (size_t i = 0; i < n && *key == NULL; i++)
-		*key = try_key(ci, &objs[i], cert);
+	rv = find_by_public(ci, cert, objs, n, &candidates, key);
 	tok_objects_free(objs, n);
-	if (*key != NULL || quiet)
-		return *key != NULL ? TOOL_EXIT_OK : TOOL_EXIT_FAILURE;
-	tool_error("no private key on the token (%s) belongs to this "
-	           "certificate: install it on the token that holds its key, "
-	           "or use --token",
-	           ci->token_uri);
+	if (rv != CKR_OK)
+		return ci_token_error("cannot open the certificate's key", rv);
+	if (*key == NULL && candidates == 0 && token_named(ci)) {
+		rc = find_after_login(ci, cert, key);
+		if (rc != TOOL_EXIT_OK)
+			return rc;
+	}
+	if (*key != NULL)
+		return TOOL_EXIT_OK;
+	if (quiet)
+		return TOOL_EXIT_FAILURE;
+	if (token_named(ci))
+		tool_error("no private key on the token (%s) belongs to this "
+		           "certificate: install it on the token that holds "
+		           "its key, or use --token",
+		           ci->token_uri);
+	else if (candidates == 0)
+		tool_error("no token shows a public key or certificate that "
+		           "matches this certificate (tokens are searched "
+		           "without logging in): name the token that holds its "
+		           "key with --token URI");
+	else
+		tool_error("the token showing this certificate's public key "
+		           "holds no private key for it: install it on the "
+		           "token that holds its key, or use --token");
 	return TOOL_EXIT_FAILURE;
 }
 
