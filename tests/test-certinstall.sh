@@ -319,6 +319,28 @@ run "keygen refuses to overwrite a CSR file" 1 "must not exist" \
   --out "$W/frank.csr"
 [ "$(objects)" = "$before" ] && pass "a refused keygen made no key" ||
   fail "keygen left objects: $before -> $(objects)"
+run "keygen names the real cause of an output it cannot write" 1 \
+  "cannot write $W/missing/hank.csr: No such file or directory" \
+  "$CI" keygen --address hank@north-clinic.test --type ec --token "$T" \
+  --out "$W/missing/hank.csr"
+[ "$(objects)" = "$before" ] && pass "an output in a missing directory made no key" ||
+  fail "keygen left objects: $before -> $(objects)"
+if [ -w /dev/full ]; then
+  out=$("$CI" keygen --address hank@north-clinic.test --type ec --token "$T" \
+    2>&1 >/dev/full); rc=$?
+  if [ $rc = 1 ] &&
+     printf '%s' "$out" | grep -q 'cannot write the request to standard output: No space left' &&
+     printf '%s' "$out" | grep -q 'deleted from the token again (2 objects)'
+  then pass "a request that cannot be written takes its key back, saying why"
+  else fail "keygen to a full output: status $rc: $out"; fi
+  [ "$(objects)" = "$before" ] && [ "$(count_label privkey hank@north-clinic.test)" = 0 ] &&
+    pass "no key is left for the request that was not written" ||
+    fail "keygen to a full output left objects: $before -> $(objects)"
+else
+  skip "a request that cannot be written takes its key back, saying why" \
+    "no /dev/full"
+  skip "no key is left for the request that was not written" "no /dev/full"
+fi
 run "keygen refuses odd RSA sizes" 2 "2048, 3072 or 4096" \
   "$CI" keygen --address gina@north-clinic.test --bits 1024 --token "$T"
 

@@ -5,6 +5,7 @@
  */
 #include "config.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
@@ -119,10 +120,16 @@ static int req_fill(X509_REQ *req, EVP_PKEY *pkey, const char *address)
 	return ok;
 }
 
-/* Signs a CSR for address with the token key through the provider. */
+/*
+ * Signs a CSR for address with the token key through the provider; *pem
+ * gets it in PEM (free it), *pem_len its length.
+ */
 static int make_csr(struct ci *ci, const char *uri, const char *address,
-                    FILE *f)
+                    char **pem, size_t *pem_len)
 {
+	BIO *mem = NULL;
+	char *data = NULL;
+	long len;
 	struct tok_options opts;
 	p11m_libctx *lc = NULL;
 	EVP_MD_CTX *mctx = NULL;
@@ -130,6 +137,8 @@ static int make_csr(struct ci *ci, const char *uri, const char *address,
 	X509_REQ *req = NULL;
 	int rc = TOOL_EXIT_FAILURE;
 
+	*pem = NULL;
+	*pem_len = 0;
 	p11m_config_token_options(ci->cfg, &opts);
 	if (p11m_libctx_new(&opts, &lc) != P11MAIL_OK ||
 	    p11m_libctx_load_key(lc, uri, &pkey) != P11MAIL_OK)
@@ -144,15 +153,61 @@ static int make_csr(struct ci *ci, const char *uri, const char *address,
 		tool_error("the token key could not sign the request");
 		goto out;
 	}
-	if (PEM_write_X509_REQ(f, req) && fflush(f) == 0)
-		rc = TOOL_EXIT_OK;
+	mem = BIO_new(BIO_s_mem());
+	if (mem == NULL || !PEM_write_bio_X509_REQ(mem, req) ||
+	    (len = BIO_get_mem_data(mem, &data)) <= 0 ||
+	    (*pem = malloc((size_t)len)) == NULL) {
+		tool_error("cannot encode the request: out of memory");
+		goto out;
+	}
+	memcpy(*pem, data, (size_t)len);
+	*pem_len = (size_t)len;
+	rc = TOOL_EXIT_OK;
 out:
+	BIO_free(mem);
 	EVP_MD_CTX_free(mctx);
 	X509_REQ_free(req);
 	EVP_PKEY_free(pkey);
 	p11m_libctx_free(lc);
 	ERR_clear_error();
 	return rc;
+}
+
+/* Writes the request to f, named name in messages; returns an exit status. */
+static int write_csr(FILE *f, const char *name, const char *pem, size_t len)
+{
+	errno = 0;
+	if (fwrite(pem, 1, len, f) == len && fflush(f) == 0)
+		return TOOL_EXIT_OK;
+	tool_error("cannot write %s: %s", name,
+	           errno != 0 ? strerror(errno) : "write error");
+	return TOOL_EXIT_FAILURE;
+}
+
+/*
+ * The request did not get out: the key made for it goes again, so that
+ * no key is left on the token without anyone knowing it is there.
+ */
+static void delete_key(struct ci *ci, const char *uri)
+{
+	char why[1200];
+	size_t n = 0;
+	CK_RV rv;
+
+	if (ci_token(ci) != TOOL_EXIT_OK)
+		return;
+	rv = tok_delete_objects(ci->core, uri, NULL, 0, TOK_DELETE_KEYS, &n);
+	if (rv == CKR_OK) {
+		tool_warn("the key generated for the request was deleted from "
+		          "the token again (%zu objects)",
+		          n);
+		return;
+	}
+	snprintf(why, sizeof(why),
+	         "cannot delete the key generated for the request; delete "
+	         "the objects of %s by hand",
+	         uri);
+	ci_token_error(why, rv);
 }
 
 int ci_cmd_keygen(const struct tool_globals *g, int argc, char **argv)
@@ -165,7 +220,8 @@ int ci_cmd_keygen(const struct tool_globals *g, int argc, char **argv)
 	        {"out", required_argument, NULL, 'o'}};
 	struct keygen_args a = {NULL, "rsa", NULL, NULL, 2048};
 	struct ci ci = {0};
-	char *uri = NULL, *norm = NULL;
+	char *uri = NULL, *norm = NULL, *pem = NULL;
+	size_t pem_len = 0;
 	FILE *out = NULL;
 	int rc;
 
@@ -188,7 +244,13 @@ int ci_cmd_keygen(const struct tool_globals *g, int argc, char **argv)
 
 	/* The output file first: a refused file must not cost a key. */
 	if (a.out != NULL && (out = fopen(a.out, "wx")) == NULL) {
-		tool_error("cannot create %s (it must not exist yet)", a.out);
+		if (errno == EEXIST)
+			tool_error("%s already exists: the request file must "
+			           "not exist yet",
+			           a.out);
+		else
+			tool_error("cannot write %s: %s", a.out,
+			           strerror(errno));
 		rc = TOOL_EXIT_FAILURE;
 		goto out;
 	}
@@ -199,17 +261,28 @@ int ci_cmd_keygen(const struct tool_globals *g, int argc, char **argv)
 	tok_core_free(ci.core);
 	ci.core = NULL;
 	if (rc == 0)
-		rc = make_csr(&ci, uri, a.address, out != NULL ? out : stdout);
-	if (out != NULL && fclose(out) != 0)
+		rc = make_csr(&ci, uri, a.address, &pem, &pem_len);
+	if (rc == 0)
+		rc = write_csr(out != NULL ? out : stdout,
+		               out != NULL ? a.out
+		                           : "the request to standard "
+		                             "output",
+		               pem, pem_len);
+	if (out != NULL && fclose(out) != 0 && rc == 0) {
+		tool_error("cannot write %s: %s", a.out, strerror(errno));
 		rc = TOOL_EXIT_FAILURE;
+	}
 	if (out != NULL && rc != 0)
 		unlink(a.out);
+	if (rc != 0 && uri != NULL)
+		delete_key(&ci, uri);
 	if (rc == 0 && !g->quiet)
 		fprintf(stderr,
 		        "p11mail-certinstall: key generated on the token: "
 		        "%s\n",
 		        uri);
 out:
+	free(pem);
 	free(uri);
 	free(norm);
 	ci_end(&ci);
