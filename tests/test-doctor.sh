@@ -236,7 +236,7 @@ printf 'Results.\r\n' >"$W/body"
 openssl cms -sign -signer "$DAVE_CERT" -inkey "$DAVE_KEY" \
   -from dave@north-clinic.test -to alice@north-clinic.test -subject r \
   -in "$W/body" -text -out "$W/dave.eml" 2>/dev/null
-"$P" trust add "$W/dave.eml" >/dev/null 2>&1 || diag "trust add failed"
+"$P" trust add --yes "$W/dave.eml" >/dev/null 2>&1 || diag "trust add failed"
 run "renewed identity and cached certificate: all ok" 0 \
   "^ok   cache    1 cached certificates, none expired" "$P" doctor
 no_line "renewed identity and cached certificate: no warn or FAIL" \

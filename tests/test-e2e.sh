@@ -137,7 +137,7 @@ expect "alice's read reports bob as not trusted" 3 "NOT trusted" \
 	p11 alice read --no-prompt 1
 f2=$(grep -l "^Subject: re: hello from north" "$W/alice/Maildir/"*/* | head -n 1)
 expect "alice trusts bob from his signed reply" 0 "$B" \
-	p11 alice trust add "$f2"
+	p11 alice trust add --yes "$f2"
 expect "alice's trusted list has bob's certificate" 0 "$FB" \
 	p11 alice trust list "$B"
 
@@ -472,7 +472,7 @@ check "alice signs with it and sends" \
 check "delivered" wait_delivered bob $((n + 1))
 f=$(grep -l "^Subject: short-lived" "$(server_maildir bob)/new/"* | head -n 1)
 check "bob's laptop trusts alice from that message" \
-	p11 laptop trust add "$f"
+	p11 laptop trust add --yes "$f"
 message $B $A "before expiry" >"$W/x2.eml"
 if [ "$(date +%s)" -lt $((t_end - 2)) ]; then
 	expect "before it expires, the laptop sends encrypted to alice" 0 \

@@ -56,20 +56,46 @@ printf 'From: dave@north-clinic.test\r\nTo: alice@north-clinic.test\r\nSubject: 
 
 d1=$(fp "$DAVE_CERT"); d2=$(fp "$W/dave2.pem")
 run "nothing is trusted at first" 0 "nothing is trusted" "$P" trust list
-run "trust add of a verified message trusts its signer" 0 \
-  "dave@north-clinic.test: now trusted" "$P" trust add "$W/dave.eml"
-run "the same again changes nothing" 0 "already trusted; nothing changed" \
-  "$P" trust add "$W/dave.eml"
+
+# trust add MESSAGE shows the certificate and asks on the terminal; with
+# no terminal (setsid: no controlling one) and no --yes it trusts nothing.
+if command -v setsid >/dev/null 2>&1; then
+  out=$(setsid -w "$P" trust add "$W/dave.eml" </dev/null 2>&1); rc=$?
+  if [ $rc = 1 ] &&
+     printf '%s' "$out" | grep -q "subject: .*CN *= *Dave" &&
+     printf '%s' "$out" | grep -q "addresses: dave@north-clinic.test" &&
+     printf '%s' "$out" | grep -qi "SHA-256: *$d1" &&
+     printf '%s' "$out" | grep -q "issuer: .*p11mail Test CA" &&
+     printf '%s' "$out" | grep -q "no terminal.*SHA-256 fingerprint.*--yes" &&
+     printf '%s' "$out" | grep -qi "trust add dave@north-clinic.test --fingerprint $d1"
+  then pass "without a terminal or --yes trust add MESSAGE shows the certificate and refuses"
+  else fail "trust add without a terminal: status $rc: $out"; fi
+  run "and nothing was trusted" 0 "nothing is trusted" "$P" trust list
+else
+  skip "without a terminal or --yes trust add MESSAGE shows the certificate and refuses" \
+    "setsid (util-linux) missing"
+  skip "and nothing was trusted" "setsid (util-linux) missing"
+fi
+run "trust add --yes of a verified message trusts its signer" 0 \
+  "dave@north-clinic.test: now trusted" "$P" trust add --yes "$W/dave.eml"
+if command -v setsid >/dev/null 2>&1; then
+  run "the same again changes nothing and asks nothing" 0 \
+    "already trusted; nothing changed" \
+    setsid -w "$P" trust add "$W/dave.eml" </dev/null
+else
+  run "the same again changes nothing" 0 "already trusted; nothing changed" \
+    "$P" trust add --yes "$W/dave.eml"
+fi
 run "trust list shows it" 0 "$d1 TRUSTED" "$P" trust list
 run "a signer that is not the sender is refused" 1 "not by its sender" \
-  "$P" trust add "$W/eve-as-dave.eml"
+  "$P" trust add --yes "$W/eve-as-dave.eml"
 "$P" trust show eve@south-lab.test >/dev/null 2>&1 &&
   fail "eve's certificate was not stored for anyone" ||
   pass "eve's certificate was not stored for anyone"
-run "an unsigned message is refused" 1 "is not signed" "$P" trust add "$W/plain.eml"
+run "an unsigned message is refused" 1 "is not signed" "$P" trust add --yes "$W/plain.eml"
 
 # Key replacement needs confirmation and shows both fingerprints.
-out=$("$P" trust add "$W/dave2.eml" </dev/null 2>&1); rc=$?
+out=$("$P" trust add --yes "$W/dave2.eml" </dev/null 2>&1); rc=$?
 if [ $rc = 1 ] && printf '%s' "$out" | grep -qi "$d1" &&
    printf '%s' "$out" | grep -qi "$d2" && printf '%s' "$out" | grep -q -- --replace
 then pass "a changed certificate is refused, showing both fingerprints"
@@ -77,12 +103,34 @@ else fail "key replacement: status $rc: $out"; fi
 run "the old certificate stays the trusted one" 0 "$d1 TRUSTED" \
   "$P" trust list dave@north-clinic.test
 run "with --replace the new certificate is trusted" 0 "now trusted" \
-  "$P" trust add --replace "$W/dave2.eml"
+  "$P" trust add --yes --replace "$W/dave2.eml"
 n=$("$P" --json trust list | python3 -c 'import json,sys; d=json.load(sys.stdin); print(len(d), d[0]["fingerprint"])')
 [ "$n" = "1 $d2" ] && pass "exactly one trusted certificate for dave: the new one" ||
   fail "trusted after replace: $n"
 run "trust show lists both, one trusted" 0 "$d1 not-trusted" \
   "$P" trust show dave@north-clinic.test
+# An answer at the terminal: "n" trusts nothing, "y" trusts (through a
+# pseudo-terminal made by script(1)).
+if command -v script >/dev/null 2>&1 && command -v setsid >/dev/null 2>&1; then
+  out=$(printf 'n\n' | setsid -w script -qec "'$P' trust add '$W/gina.eml'" /dev/null 2>&1); rc=$?
+  if [ $rc = 1 ] && printf '%s' "$out" | grep -q 'Trust this certificate? \[y/N\]' &&
+     printf '%s' "$out" | grep -q 'not confirmed'
+  then pass "at the terminal, n trusts nothing"
+  else fail "answer n: status $rc: $out"; fi
+  run "gina is not trusted after the n" 0 "nothing is trusted" \
+    "$P" trust list gina@south-lab.test
+  out=$(printf 'y\n' | setsid -w script -qec "'$P' trust add '$W/gina.eml'" /dev/null 2>&1); rc=$?
+  if [ $rc = 0 ] && printf '%s' "$out" | grep -q 'Trust this certificate? \[y/N\]' &&
+     printf '%s' "$out" | grep -q 'gina@south-lab.test: now trusted'
+  then pass "at the terminal, y trusts the certificate"
+  else fail "answer y: status $rc: $out"; fi
+  "$P" trust remove gina@south-lab.test >/dev/null 2>&1
+else
+  skip "at the terminal, n trusts nothing" "script (bsdutils) or setsid missing"
+  skip "gina is not trusted after the n" "script (bsdutils) or setsid missing"
+  skip "at the terminal, y trusts the certificate" \
+    "script (bsdutils) or setsid missing"
+fi
 run "trust add by address and cached fingerprint (needs --replace)" 0 \
   "now trusted" "$P" trust add --replace dave@north-clinic.test "$(printf '%s' "$d1" | cut -c1-12)"
 run "trust add ADDRESS --fingerprint FP (uppercase, as read prints it)" 0 \
@@ -104,7 +152,7 @@ run "trust with a bad verb is a usage error" 2 "wrong arguments" \
 # certs check: gina's only certificate expires in 10 days; dave's short
 # one is not news while his other certificate stays valid.
 g=$(fp "$W/gina.pem")
-"$P" trust add "$W/gina.eml" >/dev/null 2>&1
+"$P" trust add --yes "$W/gina.eml" >/dev/null 2>&1
 run "certs check within 30 days reports the trusted certificate" 3 \
   "expiring trusted *gina@south-lab.test $g" "$P" certs check --days 30
 "$P" certs check --days 30 2>&1 | grep -q dave@ &&

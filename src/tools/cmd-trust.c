@@ -4,6 +4,8 @@
  */
 #include "config.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -14,6 +16,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/bio.h>
+#include <openssl/x509.h>
+
 #include "tool.h"
 
 int cmd_trust(const struct tool_globals *g, int argc, char **argv);
@@ -23,14 +28,19 @@ int cmd_trust(const struct tool_globals *g, int argc, char **argv);
 static const char trust_help[] =
         "Usage: p11mail trust add ADDRESS [--fingerprint] FINGERPRINT "
         "[--replace]\n"
-        "       p11mail trust add MESSAGE-FILE [--replace]\n"
+        "       p11mail trust add MESSAGE-FILE [--yes] [--replace]\n"
         "       p11mail trust list [ADDRESS]\n"
         "       p11mail trust show ADDRESS\n"
         "       p11mail trust remove ADDRESS [[--fingerprint] FINGERPRINT]\n"
         "Trusts the certificate a correspondent signed with: one already in "
         "the cache\n(named by its fingerprint, as 'p11mail read' prints it), "
         "or the signer of a\nsigned message, which must verify and be "
-        "signed by its From address.\nWhen another certificate is trusted "
+        "signed by its From address.\nFor a message, the certificate's "
+        "subject, addresses, SHA-256 fingerprint and\nissuer are shown and "
+        "'Trust this certificate? [y/N]' is asked on the terminal;\n--yes "
+        "answers yes (check the fingerprint with the sender first).  "
+        "Without a\nterminal or --yes nothing is trusted.\n"
+        "When another certificate is trusted "
         "for the address, both fingerprints are\nshown and nothing changes "
         "without --replace (or a yes at the terminal).\n";
 
@@ -39,6 +49,7 @@ struct trust_ctx {
 	struct p11mail_config *cfg;
 	p11mail_store *store;
 	int replace;
+	int yes;                 /* --yes: the message's signer is confirmed */
 	const char *fingerprint; /* --fingerprint */
 };
 
@@ -334,12 +345,131 @@ message_signer(const struct p11mail_verify_result *vr, const char *path)
 	return s;
 }
 
+/*
+ * Appends text to buf (size bytes); unless raw, control characters are
+ * shown as '?', as text from a certificate must be.
+ */
+static void text_add(char *buf, size_t size, const char *text, int raw)
+{
+	size_t n = strlen(buf);
+
+	for (; text != NULL && *text != '\0' && n + 1 < size; text++, n++)
+		buf[n] = !raw && ((unsigned char)*text < 0x20 || *text == 0x7f)
+		                 ? '?'
+		                 : *text;
+	buf[n] = '\0';
+}
+
+/* Appends a name in one line, as OpenSSL prints it with escapes. */
+static void name_add(char *buf, size_t size, const X509_NAME *name)
+{
+	BIO *mem = BIO_new(BIO_s_mem());
+	char *data = NULL, line[1024];
+	long len;
+
+	line[0] = '\0';
+	if (mem != NULL && name != NULL &&
+	    X509_NAME_print_ex(mem, name, 0, XN_FLAG_ONELINE) >= 0 &&
+	    (len = BIO_get_mem_data(mem, &data)) > 0)
+		snprintf(line, sizeof(line), "%.*s", (int)len, data);
+	BIO_free(mem);
+	text_add(buf, size, line[0] != '\0' ? line : "?", 0);
+}
+
+/* What trusting the signer means, for people: one block of lines. */
+static void signer_text(const struct p11mail_signer *s, const char *sender,
+                        char *buf, size_t size)
+{
+	const unsigned char *p = s->cert_der;
+	X509 *x = d2i_X509(NULL, &p, (long)s->cert_der_len);
+
+	buf[0] = '\0';
+	text_add(buf, size, "p11mail: the message is signed by ", 1);
+	text_add(buf, size, sender, 0);
+	text_add(buf, size, " with this certificate:\n  subject:   ", 1);
+	name_add(buf, size, x != NULL ? X509_get_subject_name(x) : NULL);
+	text_add(buf, size, "\n  addresses: ", 1);
+	text_add(buf, size, s->addresses != NULL ? s->addresses : "?", 0);
+	text_add(buf, size, "\n  SHA-256:   ", 1);
+	text_add(buf, size, s->fingerprint, 0);
+	text_add(buf, size, "\n  issuer:    ", 1);
+	name_add(buf, size, x != NULL ? X509_get_issuer_name(x) : NULL);
+	text_add(buf, size, "\n", 1);
+	X509_free(x);
+}
+
+/* True when fp is already the trusted certificate of address. */
+static int trusted_already(struct trust_ctx *c, const char *address,
+                           const char *fp)
+{
+	struct p11mail_cert *list = NULL;
+	size_t n = 0;
+	int found = 0;
+
+	if (p11mail_trust_list(c->store, address, &list, &n) != P11MAIL_OK)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		found |= strcasecmp(list[i].fingerprint, fp) == 0;
+	p11mail_certs_free(list, n);
+	return found;
+}
+
+/*
+ * Asks "Trust this certificate? [y/N]" on the terminal (/dev/tty), showing
+ * text there too when standard error goes elsewhere.  --yes answers yes;
+ * without a terminal nothing is trusted.  Returns 1 for yes.
+ */
+static int confirm_signer(const struct trust_ctx *c, const char *text,
+                          const char *address, const char *fp)
+{
+	static const char question[] = "Trust this certificate? [y/N] ";
+	char line[16], ch;
+	size_t n = 0;
+	ssize_t got;
+	int fd, ok;
+
+	if (c->yes)
+		return 1;
+	fd = open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC);
+	if (fd < 0) {
+		tool_error("not trusted: there is no terminal to confirm on.  "
+		           "Check the SHA-256 fingerprint with the sender, "
+		           "then run again with --yes, or run 'p11mail trust "
+		           "add %s --fingerprint %s'",
+		           address, fp);
+		return 0;
+	}
+	ok = (isatty(STDERR_FILENO) ||
+	      write(fd, text, strlen(text)) == (ssize_t)strlen(text)) &&
+	     write(fd, question, sizeof(question) - 1) ==
+	             (ssize_t)sizeof(question) - 1;
+	/* One line, byte by byte so that nothing after it is taken. */
+	while (ok) {
+		got = read(fd, &ch, 1);
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got <= 0 || ch == '\n')
+			break;
+		if (n + 1 < sizeof(line))
+			line[n] = ch;
+		n++;
+	}
+	close(fd);
+	line[n < sizeof(line) ? n : 0] = '\0';
+	if (ok && (strcmp(line, "y") == 0 || strcmp(line, "Y") == 0 ||
+	           strcasecmp(line, "yes") == 0))
+		return 1;
+	tool_error("not trusted: the certificate was not confirmed");
+	return 0;
+}
+
 /* trust add MESSAGE: the signer's own certificate for its From address. */
 static int trust_add_message(struct trust_ctx *c, const char *path)
 {
 	struct p11mail_verify_result *vr = NULL;
 	const struct p11mail_signer *s;
 	p11mail_smime *smime = NULL;
+	char text[4096];
 	unsigned char *msg;
 	size_t len;
 	int rc = TOOL_EXIT_FAILURE;
@@ -350,10 +480,12 @@ static int trust_add_message(struct trust_ctx *c, const char *path)
 	if (p11mail_mail_smime_new(c->store, NULL, 0, &smime) == P11MAIL_OK &&
 	    p11mail_smime_verify(smime, msg, len, &vr) == P11MAIL_OK &&
 	    (s = message_signer(vr, path)) != NULL) {
-		fprintf(stderr, "p11mail: signer %s\n  SHA-256 %s\n",
-		        s->subject ? s->subject : "?", s->fingerprint);
-		rc = trust_der(c, vr->sender, s->cert_der, s->cert_der_len,
-		               s->fingerprint);
+		signer_text(s, vr->sender, text, sizeof(text));
+		fputs(text, stderr);
+		if (trusted_already(c, vr->sender, s->fingerprint) ||
+		    confirm_signer(c, text, vr->sender, s->fingerprint))
+			rc = trust_der(c, vr->sender, s->cert_der,
+			               s->cert_der_len, s->fingerprint);
 	}
 	p11mail_verify_result_free(vr);
 	p11mail_smime_free(smime);
@@ -399,15 +531,18 @@ int cmd_trust(const struct tool_globals *g, int argc, char **argv)
 {
 	static const struct option options[] = {
 	        {"replace", no_argument, NULL, 'r'},
+	        {"yes", no_argument, NULL, 'y'},
 	        {"fingerprint", required_argument, NULL, 'f'},
 	        {"help", no_argument, NULL, 'h'},
 	        {NULL, 0, NULL, 0}};
-	struct trust_ctx c = {g, NULL, NULL, 0, NULL};
+	struct trust_ctx c = {g, NULL, NULL, 0, 0, NULL};
 	int opt, rc;
 
 	while ((opt = getopt_long(argc, argv, "h", options, NULL)) != -1) {
 		if (opt == 'r') {
 			c.replace = 1;
+		} else if (opt == 'y') {
+			c.yes = 1;
 		} else if (opt == 'f') {
 			c.fingerprint = optarg;
 		} else if (opt == 'h') {
