@@ -103,9 +103,13 @@ int ci_record_identity(struct ci *ci, X509 *leaf, STACK_OF(X509) * chain,
                        const char *key_uri);
 
 /*
- * Finds the private key on the token (ci->token_uri) whose public key is
- * the certificate's.  On success *key is referenced (tok_key_unref).
- * Returns an exit status, having printed why on failure unless quiet.
+ * Finds the private key on the tokens ci->token_uri matches whose public
+ * key is the certificate's.  The tokens' public key and certificate
+ * objects are compared without logging in; only a token whose object
+ * matches is logged in to (and, when --token names a token and none
+ * matches, that one token).  On success *key is referenced
+ * (tok_key_unref).  Returns an exit status, having printed why on failure
+ * unless quiet (a failure to open a matching key is always printed).
  */
 int ci_find_key_for(struct ci *ci, X509 *cert, int quiet, tok_key **key);
 
