@@ -162,20 +162,13 @@ static CK_RV import_target(tok_core *core, const char *token_uri,
 	                     {CKA_ID, tok_mut(id), id_len}};
 	struct tok_token *toks[2];
 	CK_OBJECT_HANDLE obj;
-	P11KitUri *uri = p11_kit_uri_new();
-	char shown[512];
+	P11KitUri *uri = NULL;
 	size_t n = 0;
-	CK_RV rv = CKR_HOST_MEMORY;
+	CK_RV rv;
 
 	*tok = NULL;
-	if (uri == NULL)
-		return rv;
-	rv = CKR_ARGUMENTS_BAD;
-	if (p11_kit_uri_parse(token_uri, P11_KIT_URI_FOR_ANY, uri) !=
-	    P11_KIT_URI_OK)
-		rv = tok_fail(rv, TOK_DETAIL_URI, "the URI is malformed: %s",
-		              tok_uri_shown(token_uri, shown, sizeof(shown)));
-	else if ((rv = tok_pin_src_from_uri(uri, pins)) == CKR_OK)
+	rv = tok_uri_open(token_uri, 0, &uri, pins);
+	if (rv == CKR_OK)
 		rv = tok_find_tokens(core, uri, toks, 2, &n);
 	if (rv == CKR_OK && n != 1)
 		rv = tok_fail(CKR_ARGUMENTS_BAD, TOK_DETAIL_AMBIGUOUS,

@@ -581,6 +581,7 @@ CK_RV tok_probe_key(tok_core *core, const char *uri_text, int login,
                     struct tok_key_probe *out)
 {
 	struct tok_token *toks[INFO_MAX_TOKS], *tok = NULL;
+	struct tok_pin_src pins;
 	P11KitUri *uri = NULL;
 	size_t ntok = 0;
 	CK_RV rv;
@@ -588,15 +589,11 @@ CK_RV tok_probe_key(tok_core *core, const char *uri_text, int login,
 	memset(out, 0, sizeof(*out));
 	out->matches = -1;
 	tok_clear_error();
-	uri = p11_kit_uri_new();
-	if (uri == NULL)
-		return CKR_HOST_MEMORY;
-	if (p11_kit_uri_parse(uri_text, P11_KIT_URI_FOR_ANY, uri) !=
-	    P11_KIT_URI_OK) {
-		rv = tok_fail(CKR_ARGUMENTS_BAD, TOK_DETAIL_URI,
-		              "the PKCS#11 URI is malformed");
+	/* The probe never logs in with the URI's PIN: it is dropped. */
+	rv = tok_uri_open(uri_text, 0, &uri, &pins);
+	tok_pin_src_clear(&pins);
+	if (rv != CKR_OK)
 		goto out;
-	}
 	rv = tok_find_tokens(core, uri, toks, INFO_MAX_TOKS, &ntok);
 	if (rv != CKR_OK)
 		goto out;

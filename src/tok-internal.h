@@ -211,6 +211,19 @@ CK_RV tok_pin_src_from_uri(P11KitUri *uri, struct tok_pin_src *pins);
 /* Frees the copies made by tok_pin_src_from_uri, wiping the value. */
 void tok_pin_src_clear(struct tok_pin_src *pins);
 
+/* The value of a hexadecimal digit, or -1. */
+int tok_hex_digit(char c);
+
+/*
+ * Parses text into a new *out (p11_kit_uri_free) and its PIN sources into
+ * pins (tok_pin_src_clear).  pin-value is taken out before p11-kit sees
+ * the URI, so that the only copy is ours and wiped.  strict refuses
+ * attributes p11-kit does not know.  Returns CKR_ARGUMENTS_BAD with a
+ * message for a malformed URI.
+ */
+CK_RV tok_uri_open(const char *text, int strict, P11KitUri **out,
+                   struct tok_pin_src *pins);
+
 /*
  * Obtains a PIN from the sources in order (URI, callback, terminal,
  * pinentry) into locked memory; frees with tok_pin_free.

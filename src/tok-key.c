@@ -478,30 +478,6 @@ static CK_RV ambiguous_tokens(struct tok_token **toks, size_t n)
 	                text);
 }
 
-static CK_RV parse_uri(const char *text, P11KitUri **out)
-{
-	P11KitUri *uri = p11_kit_uri_new();
-	int r;
-
-	*out = NULL;
-	if (uri == NULL)
-		return CKR_HOST_MEMORY;
-	r = p11_kit_uri_parse(text, P11_KIT_URI_FOR_ANY, uri);
-	if (r == P11_KIT_URI_OK && p11_kit_uri_any_unrecognized(uri))
-		r = P11_KIT_URI_BAD_SYNTAX;
-	if (r != P11_KIT_URI_OK) {
-		char shown[512];
-
-		p11_kit_uri_free(uri);
-		return tok_fail(CKR_ARGUMENTS_BAD, TOK_DETAIL_URI,
-		                "the PKCS#11 URI is malformed (%s): %s",
-		                p11_kit_uri_message(r),
-		                tok_uri_shown(text, shown, sizeof(shown)));
-	}
-	*out = uri;
-	return CKR_OK;
-}
-
 /* Resolves the private key on tok; logs in; keeps the PIN when needed. */
 static CK_RV key_resolve(struct tok_token *tok, P11KitUri *uri,
                          struct tok_pin_src *pins, tok_key **out)
@@ -565,7 +541,7 @@ CK_RV tok_key_open(tok_core *core, const char *text, tok_key **out)
 	tok_clear_error();
 	if (core == NULL || text == NULL)
 		return CKR_ARGUMENTS_BAD;
-	rv = parse_uri(text, &uri);
+	rv = tok_uri_open(text, 1, &uri, &pins);
 	if (rv != CKR_OK)
 		goto out;
 	cls = p11_kit_uri_get_attribute(uri, CKA_CLASS);
@@ -577,9 +553,7 @@ CK_RV tok_key_open(tok_core *core, const char *text, tok_key **out)
 		              "another type of object than type=private");
 		goto out;
 	}
-	rv = tok_pin_src_from_uri(uri, &pins);
-	if (rv == CKR_OK)
-		rv = tok_find_tokens(core, uri, toks, MAX_TOKENS, &n);
+	rv = tok_find_tokens(core, uri, toks, MAX_TOKENS, &n);
 	if (rv != CKR_OK)
 		goto out;
 	if (n > MAX_TOKENS)

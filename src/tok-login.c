@@ -57,6 +57,130 @@ void tok_pin_src_clear(struct tok_pin_src *pins)
 	memset(pins, 0, sizeof(*pins));
 }
 
+/* Decodes the %XX escapes of in[0..len) into a new string, or NULL. */
+static char *pin_decode(const char *in, size_t len, int *r)
+{
+	char *pin = malloc(len + 1);
+	size_t i, n = 0;
+
+	*r = P11_KIT_URI_NO_MEMORY;
+	if (pin == NULL)
+		return NULL;
+	for (i = 0; i < len; i++) {
+		int hi, lo;
+
+		if (in[i] != '%') {
+			pin[n++] = in[i];
+			continue;
+		}
+		hi = i + 2 < len ? tok_hex_digit(in[i + 1]) : -1;
+		lo = hi >= 0 ? tok_hex_digit(in[i + 2]) : -1;
+		/* An encoded NUL would hide the rest from the wipe. */
+		if (lo < 0 || (hi == 0 && lo == 0)) {
+			p11m_secure_free(pin, len + 1);
+			*r = P11_KIT_URI_BAD_ENCODING;
+			return NULL;
+		}
+		pin[n++] = (char)(hi * 16 + lo);
+		i += 2;
+	}
+	pin[n] = '\0';
+	*r = P11_KIT_URI_OK;
+	return pin;
+}
+
+/*
+ * Copies text without its pin-value query attributes into *rest (free)
+ * and the last one, decoded, into *pin (p11mail_secret_free).  Returns a
+ * P11_KIT_URI_* code.
+ */
+static int pin_split(const char *text, char **rest, char **pin)
+{
+	const char *p = strchr(text, '?');
+	size_t used = p != NULL ? (size_t)(p - text) : strlen(text);
+	char *out = malloc(strlen(text) + 1), sep = '?';
+	int r = P11_KIT_URI_OK;
+
+	*rest = NULL;
+	*pin = NULL;
+	if (out == NULL)
+		return P11_KIT_URI_NO_MEMORY;
+	memcpy(out, text, used);
+	out[used] = '\0';
+	while (p != NULL && r == P11_KIT_URI_OK) {
+		size_t seg;
+
+		p++;
+		seg = strcspn(p, "&");
+		if (strncmp(p, "pin-value=", 10) == 0 && seg >= 10) {
+			p11mail_secret_free(*pin);
+			*pin = pin_decode(p + 10, seg - 10, &r);
+		} else if (seg > 0) {
+			out[used++] = sep;
+			memcpy(out + used, p, seg);
+			used += seg;
+			out[used] = '\0';
+			sep = '&';
+		}
+		p = p[seg] == '&' ? p + seg : NULL;
+	}
+	if (r != P11_KIT_URI_OK) {
+		p11mail_secret_free(*pin);
+		*pin = NULL;
+		free(out);
+		return r;
+	}
+	*rest = out;
+	return r;
+}
+
+CK_RV tok_uri_open(const char *text, int strict, P11KitUri **out,
+                   struct tok_pin_src *pins)
+{
+	P11KitUri *uri = p11_kit_uri_new();
+	char *rest = NULL, *pin = NULL, shown[512];
+	CK_RV rv = CKR_HOST_MEMORY;
+	int r;
+
+	*out = NULL;
+	memset(pins, 0, sizeof(*pins));
+	if (uri == NULL)
+		goto out;
+	r = pin_split(text, &rest, &pin);
+	if (r == P11_KIT_URI_NO_MEMORY)
+		goto out;
+	if (r == P11_KIT_URI_OK)
+		r = p11_kit_uri_parse(rest, P11_KIT_URI_FOR_ANY, uri);
+	if (r == P11_KIT_URI_OK && strict && p11_kit_uri_any_unrecognized(uri))
+		r = P11_KIT_URI_BAD_SYNTAX;
+	if (r != P11_KIT_URI_OK) {
+		/* p11-kit reports some syntax errors as "unexpected". */
+		rv = tok_fail(CKR_ARGUMENTS_BAD, TOK_DETAIL_URI,
+		              "the PKCS#11 URI is malformed (%s): %s",
+		              r == P11_KIT_URI_UNEXPECTED
+		                      ? "bad syntax"
+		                      : p11_kit_uri_message(r),
+		              tok_uri_shown(text, shown, sizeof(shown)));
+		goto out;
+	}
+	rv = tok_pin_src_from_uri(uri, pins);
+	if (rv != CKR_OK)
+		goto out;
+	if (pin != NULL) {
+		p11mail_secret_free(pins->pin_value);
+		pins->pin_value = pin;
+		pin = NULL;
+	}
+	*out = uri;
+	uri = NULL;
+out:
+	p11mail_secret_free(pin);
+	free(rest);
+	if (uri != NULL)
+		p11_kit_uri_free(uri);
+	return rv;
+}
+
 /* The PIN sources that ask nobody: pin-value, then pin-source. */
 static CK_RV pin_from_uri(const struct tok_pin_src *pins, char *buf,
                           size_t size, int *found)

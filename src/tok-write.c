@@ -28,28 +28,6 @@ struct target {
 	CK_SESSION_HANDLE h;
 };
 
-static CK_RV uri_parse(const char *text, P11KitUri **out)
-{
-	P11KitUri *uri = p11_kit_uri_new();
-	int r;
-
-	*out = NULL;
-	if (uri == NULL)
-		return CKR_HOST_MEMORY;
-	r = p11_kit_uri_parse(text, P11_KIT_URI_FOR_ANY, uri);
-	if (r != P11_KIT_URI_OK) {
-		char shown[512];
-
-		p11_kit_uri_free(uri);
-		return tok_fail(CKR_ARGUMENTS_BAD, TOK_DETAIL_URI,
-		                "the PKCS#11 URI is malformed (%s): %s",
-		                p11_kit_uri_message(r),
-		                tok_uri_shown(text, shown, sizeof(shown)));
-	}
-	*out = uri;
-	return CKR_OK;
-}
-
 static void target_close(struct target *t)
 {
 	if (t->tok != NULL)
@@ -67,9 +45,7 @@ static CK_RV target_open(tok_core *core, const char *text, struct target *t)
 
 	memset(t, 0, sizeof(*t));
 	tok_clear_error();
-	rv = uri_parse(text, &t->uri);
-	if (rv == CKR_OK)
-		rv = tok_pin_src_from_uri(t->uri, &t->pins);
+	rv = tok_uri_open(text, 0, &t->uri, &t->pins);
 	if (rv == CKR_OK)
 		rv = tok_find_tokens(core, t->uri, toks, 2, &n);
 	if (rv == CKR_OK && n != 1)
@@ -193,9 +169,7 @@ CK_RV tok_list_objects(tok_core *core, const char *uri_text,
 	*objects = NULL;
 	*count = 0;
 	tok_clear_error();
-	rv = uri_parse(uri_text, &uri);
-	if (rv == CKR_OK)
-		rv = tok_pin_src_from_uri(uri, &pins);
+	rv = tok_uri_open(uri_text, 0, &uri, &pins);
 	if (rv == CKR_OK)
 		rv = tok_find_tokens(core, uri, toks, 16, &ntok);
 	if (rv != CKR_OK)

@@ -1,7 +1,7 @@
 /*
  * What the token core must not leak or do: a PIN from the URI never shows
- * in an error or the trace; the trace file is private and no symlink is
- * followed to it.
+ * in an error or the trace, nor in p11-kit's memory; the trace file is private
+ * and no symlink is followed to it.
  */
 #include "config.h"
 
@@ -333,7 +333,7 @@ static void test_pin_too_long(void)
 	         tt_env("P11MAIL_FIXTURE_DIR"));
 	f = fopen(path, "w");
 	tap_check(f != NULL && fprintf(f, "%s\n", pin_text) > 0 &&
-	          fclose(f) == 0);
+	          fclose(f) == 0 && chmod(path, 0600) == 0);
 	snprintf(q, sizeof(q), "pin-source=file:%s", path);
 	uri = tt_uri(b.rsa_uri, q);
 	core = tt_core(&b, NULL);
@@ -350,7 +350,47 @@ static void test_pin_too_long(void)
 	tap_check(tt_count_trace(trace_path, "C_Login ->") == before);
 }
 
+/* pin-value never reaches p11-kit: the core keeps the only copy. */
+static void test_pin_value_kept_from_p11kit(void)
+{
+	struct tok_pin_src pins;
+	P11KitUri *uri = NULL;
+	CK_ATTRIBUTE *id;
+
+	tap_check(tok_uri_open("pkcs11:token=a;id=%01?pin-value=SEC%52ET123&"
+	                       "module-name=softhsm2",
+	                       1, &uri, &pins) == CKR_OK);
+	tap_check(uri != NULL && p11_kit_uri_get_pin_value(uri) == NULL);
+	tap_check(pins.pin_value != NULL &&
+	          strcmp(pins.pin_value, SECRET) == 0);
+	tap_check(uri != NULL && p11_kit_uri_get_module_name(uri) != NULL &&
+	          strcmp(p11_kit_uri_get_module_name(uri), "softhsm2") == 0);
+	id = uri != NULL ? p11_kit_uri_get_attribute(uri, CKA_ID) : NULL;
+	tap_check(id != NULL && id->ulValueLen == 1);
+	tok_pin_src_clear(&pins);
+	p11_kit_uri_free(uri);
+
+	/* pin-source stays; the last pin-value wins, as in p11-kit. */
+	tap_check(tok_uri_open("pkcs11:?pin-value=1&pin-source=file:/x&"
+	                       "pin-value=2",
+	                       0, &uri, &pins) == CKR_OK);
+	tap_check(pins.pin_value != NULL && strcmp(pins.pin_value, "2") == 0);
+	tap_check(pins.pin_source != NULL &&
+	          strcmp(pins.pin_source, "file:/x") == 0);
+	tok_pin_src_clear(&pins);
+	p11_kit_uri_free(uri);
+
+	/* A broken escape or an encoded NUL is malformed, and not shown. */
+	tap_check(tok_uri_open("pkcs11:?pin-value=" SECRET "%4", 0, &uri,
+	                       &pins) == CKR_ARGUMENTS_BAD &&
+	          uri == NULL && pins.pin_value == NULL);
+	tap_check(strstr(tok_last_error(), SECRET) == NULL);
+	tap_check(tok_uri_open("pkcs11:?pin-value=" SECRET "%00", 0, &uri,
+	                       &pins) == CKR_ARGUMENTS_BAD);
+}
+
 static const struct tap_case cases[] = {
+        {"test_pin_value_kept_from_p11kit", test_pin_value_kept_from_p11kit},
         {"test_pin_too_long", test_pin_too_long},
         {"test_reused_wrong_pin_dropped", test_reused_wrong_pin_dropped},
         {"test_context_login_flags", test_context_login_flags},
