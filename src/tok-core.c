@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/err.h>
 #include <openssl/rand.h>
 #include <p11-kit/p11-kit.h>
 
@@ -133,11 +134,18 @@ static CK_RV module_init(tok_core *core, struct tok_module *mod)
 	args.flags = CKF_OS_LOCKING_OK;
 	args.pReserved = core->init_args;
 
+	/*
+	 * A module built on OpenSSL (SoftHSM2) may leave errors of its own
+	 * start-up, such as an engine it could not load, on this thread's
+	 * queue; they are not p11mail's and would show in its messages.
+	 */
+	ERR_set_mark();
 	if (mod->from_registry)
 		rv = tok_traced("C_Initialize",
 		                p11_kit_module_initialize(mod->fl));
 	else
 		rv = TOK_CALL(mod, C_Initialize, &args);
+	ERR_pop_to_mark();
 	if (rv == CKR_CRYPTOKI_ALREADY_INITIALIZED)
 		rv = CKR_OK;
 	if (rv != CKR_OK)

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <termios.h>
 #include <unistd.h>
@@ -26,6 +27,7 @@ CK_RV tok_pin_from_file(const char *source, char *buf, size_t size)
 	const char *path = source;
 	size_t len = 0;
 	ssize_t n;
+	struct stat sb;
 	char c;
 	int fd;
 
@@ -42,6 +44,15 @@ CK_RV tok_pin_from_file(const char *source, char *buf, size_t size)
 		return tok_fail(CKR_FUNCTION_FAILED, TOK_DETAIL_NONE,
 		                "cannot read the PIN file %s: %s", path,
 		                strerror(errno));
+	/* A PIN others can read is no secret: the file must be made private. */
+	if (fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) &&
+	    (sb.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
+		close(fd);
+		return tok_fail(CKR_FUNCTION_FAILED, TOK_DETAIL_NONE,
+		                "refusing the PIN file %s: group or others can "
+		                "read it (chmod 600 %s)",
+		                path, path);
+	}
 	/* One byte at a time: nothing past the first line is read. */
 	while ((n = read(fd, &c, 1)) == 1 && c != '\n' && c != '\r') {
 		if (len + 1 >= size) {
@@ -203,7 +214,7 @@ static void assuan_escape(const char *in, char *out, size_t size)
 	out[len] = '\0';
 }
 
-static int hexval(char c)
+int tok_hex_digit(char c)
 {
 	if (c >= '0' && c <= '9')
 		return c - '0';
@@ -222,8 +233,8 @@ static int assuan_unescape(const char *in, char *buf, size_t size)
 	for (; *in != '\0'; in++) {
 		char c = *in;
 
-		if (c == '%' && hexval(in[1]) >= 0 && hexval(in[2]) >= 0) {
-			c = (char)(hexval(in[1]) * 16 + hexval(in[2]));
+		if (c == '%' && tok_hex_digit(in[1]) >= 0 && tok_hex_digit(in[2]) >= 0) {
+			c = (char)(tok_hex_digit(in[1]) * 16 + tok_hex_digit(in[2]));
 			in += 2;
 		}
 		if (len + 1 >= size)

@@ -116,6 +116,16 @@ static void test_pin_source_file(void)
 	tap_check(rv != CKR_OK && key == NULL);
 	tap_check(strstr(tok_last_error(), "no-such-pin") != NULL);
 	tok_core_free(core);
+
+	/* A PIN file group or others can read is refused, without login. */
+	tap_check(chmod(b.pin_file, 0640) == 0);
+	snprintf(q, sizeof(q), "pin-source=file:%s", b.pin_file);
+	rv = open_with(q, NULL, b.rsa_uri, &key, &core);
+	tap_check(rv != CKR_OK && key == NULL);
+	tap_check(strstr(tok_last_error(), "group or others") != NULL);
+	tap_check(strstr(tok_last_error(), "chmod 600") != NULL);
+	tok_core_free(core);
+	tap_check(chmod(b.pin_file, 0600) == 0);
 }
 
 static void test_pin_callback(void)
