@@ -88,12 +88,9 @@ static int digest_nid(struct cipher_ctx *ctx, const OSSL_PARAM *p)
 
 	if (!OSSL_PARAM_get_utf8_string_ptr(p, &name))
 		return NID_undef;
-	md = EVP_MD_fetch(p11prov_libctx(ctx->prov), name, P11PROV_SOFT_PROPQ);
-	if (md == NULL) {
-		p11prov_raise(ctx->prov, P11MAIL_ERR_ARGS,
-		              "unknown digest \"%s\"", name);
+	md = p11prov_fetch_md(ctx->prov, name);
+	if (md == NULL)
 		return NID_undef;
-	}
 	nid = EVP_MD_get_type(md);
 	EVP_MD_free(md);
 	return nid;

@@ -383,3 +383,43 @@ EVP_PKEY *p11prov_key_soft_public(const struct p11prov_key *key)
 	OSSL_PARAM_free(params);
 	return pkey;
 }
+
+int p11prov_key_set(const struct p11prov_key *key, int with_private,
+                    struct p11prov_key **slot)
+{
+	struct p11prov_key *copy = p11prov_key_dup(key, with_private);
+
+	if (copy == NULL)
+		return 0;
+	p11prov_key_free(*slot);
+	*slot = copy;
+	return 1;
+}
+
+int p11prov_key_set_private(const struct p11prov_ctx *prov,
+                            const struct p11prov_key *key,
+                            enum tok_key_type type, const char *what,
+                            struct p11prov_key **slot)
+{
+	if (key == NULL || key->tok == NULL || key->type != type) {
+		p11prov_raise(prov, P11MAIL_ERR_NO_KEY, "the key is not %s",
+		              what);
+		return 0;
+	}
+	return p11prov_key_set(key, 1, slot);
+}
+
+int p11prov_bytes_dup(const unsigned char *src, size_t len, unsigned char **dst,
+                      size_t *dst_len)
+{
+	*dst = NULL;
+	*dst_len = 0;
+	if (src == NULL)
+		return 1;
+	*dst = malloc(len > 0 ? len : 1);
+	if (*dst == NULL)
+		return 0;
+	memcpy(*dst, src, len);
+	*dst_len = len;
+	return 1;
+}

@@ -92,4 +92,29 @@ OSSL_PARAM *p11prov_key_public_params(const struct p11prov_key *key,
  */
 EVP_PKEY *p11prov_key_soft_public(const struct p11prov_key *key);
 
+/*
+ * Makes *slot a copy of key (the private half kept when with_private and
+ * the key has one), freeing what *slot held.  Returns 1, or 0 when out of
+ * memory with *slot unchanged.
+ */
+int p11prov_key_set(const struct p11prov_key *key, int with_private,
+                    struct p11prov_key **slot);
+
+/*
+ * Like p11prov_key_set for an operation that needs the private key of a
+ * token: a key of another type or without a token half is refused with
+ * "the key is not <what>" on prov's error queue.  Returns 1 or 0.
+ */
+int p11prov_key_set_private(const struct p11prov_ctx *prov,
+                            const struct p11prov_key *key,
+                            enum tok_key_type type, const char *what,
+                            struct p11prov_key **slot);
+
+/*
+ * Copies len bytes of src into a new buffer in *dst (NULL and 0 when src
+ * is NULL).  Returns 1, or 0 when out of memory.
+ */
+int p11prov_bytes_dup(const unsigned char *src, size_t len, unsigned char **dst,
+                      size_t *dst_len);
+
 #endif /* P11MAIL_PROVIDER_KEY_H */

@@ -64,18 +64,11 @@ static void *kex_dupctx(void *vctx)
 	ctx->use_kdf = src->use_kdf;
 	memcpy(ctx->kdf_md, src->kdf_md, sizeof(ctx->kdf_md));
 	ctx->kdf_outlen = src->kdf_outlen;
-	if ((src->key != NULL &&
-	     (ctx->key = p11prov_key_dup(src->key, 1)) == NULL) ||
-	    (src->peer != NULL &&
-	     (ctx->peer = p11prov_key_dup(src->peer, 0)) == NULL))
+	if ((src->key != NULL && !p11prov_key_set(src->key, 1, &ctx->key)) ||
+	    (src->peer != NULL && !p11prov_key_set(src->peer, 0, &ctx->peer)) ||
+	    !p11prov_bytes_dup(src->ukm, src->ukm_len, &ctx->ukm,
+	                       &ctx->ukm_len))
 		goto fail;
-	if (src->ukm != NULL) {
-		ctx->ukm = malloc(src->ukm_len);
-		if (ctx->ukm == NULL)
-			goto fail;
-		memcpy(ctx->ukm, src->ukm, src->ukm_len);
-		ctx->ukm_len = src->ukm_len;
-	}
 	return ctx;
 fail:
 	kex_freectx(ctx);
@@ -214,25 +207,17 @@ static const OSSL_PARAM *kex_gettable_ctx_params(void *vctx, void *provctx)
 static int kex_init(void *vctx, void *keydata, const OSSL_PARAM params[])
 {
 	struct kex_ctx *ctx = vctx;
-	struct p11prov_key *key = keydata, *copy;
 
-	if (key == NULL || key->tok == NULL || key->type != TOK_KEY_EC) {
-		p11prov_raise(ctx->prov, P11MAIL_ERR_NO_KEY,
-		              "the key is not an EC private key on a token");
+	if (!p11prov_key_set_private(ctx->prov, keydata, TOK_KEY_EC,
+	                             "an EC private key on a token", &ctx->key))
 		return 0;
-	}
-	copy = p11prov_key_dup(key, 1);
-	if (copy == NULL)
-		return 0;
-	p11prov_key_free(ctx->key);
-	ctx->key = copy;
 	return kex_set_ctx_params(ctx, params);
 }
 
 static int kex_set_peer(void *vctx, void *peerdata)
 {
 	struct kex_ctx *ctx = vctx;
-	struct p11prov_key *peer = peerdata, *copy;
+	struct p11prov_key *peer = peerdata;
 	size_t len;
 
 	if (peer == NULL || peer->type != TOK_KEY_EC ||
@@ -242,12 +227,7 @@ static int kex_set_peer(void *vctx, void *peerdata)
 		              "the ECDH peer key is not on the same curve");
 		return 0;
 	}
-	copy = p11prov_key_dup(peer, 0);
-	if (copy == NULL)
-		return 0;
-	p11prov_key_free(ctx->peer);
-	ctx->peer = copy;
-	return 1;
+	return p11prov_key_set(peer, 0, &ctx->peer);
 }
 
 /* Runs the X9.63 KDF over the shared secret z. */

@@ -15,6 +15,7 @@
 
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
 #include <openssl/params.h>
 
 #include "common.h"
@@ -41,6 +42,14 @@ struct p11prov_ctx {
 	int allow_prompt;
 	enum tok_auth_policy auth_policy;
 	int wait_seconds;
+
+	/* Digests fetched for software work, kept for the next operations. */
+	pthread_mutex_t md_lock;
+	struct {
+		char name[32];
+		EVP_MD *md;
+	} mds[P11PROV_MD_CACHE];
+	size_t md_count;
 };
 
 /* Reason strings: the library's status sentences, filled in at init. */
@@ -208,6 +217,49 @@ OSSL_LIB_CTX *p11prov_libctx(const struct p11prov_ctx *ctx)
 	return ctx->libctx;
 }
 
+/* The cached digest of that name, up-referenced, or NULL; lock held. */
+static EVP_MD *md_cached(struct p11prov_ctx *ctx, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < ctx->md_count; i++)
+		if (strcmp(ctx->mds[i].name, name) == 0 &&
+		    EVP_MD_up_ref(ctx->mds[i].md))
+			return ctx->mds[i].md;
+	return NULL;
+}
+
+/* Keeps md under name when there is room; lock held. */
+static void md_keep(struct p11prov_ctx *ctx, const char *name, EVP_MD *md)
+{
+	size_t n = ctx->md_count;
+
+	if (n == P11PROV_MD_CACHE || strlen(name) >= sizeof(ctx->mds[n].name) ||
+	    !EVP_MD_up_ref(md))
+		return;
+	snprintf(ctx->mds[n].name, sizeof(ctx->mds[n].name), "%s", name);
+	ctx->mds[n].md = md;
+	ctx->md_count = n + 1;
+}
+
+EVP_MD *p11prov_fetch_md(struct p11prov_ctx *ctx, const char *name)
+{
+	EVP_MD *md;
+
+	pthread_mutex_lock(&ctx->md_lock);
+	md = md_cached(ctx, name);
+	if (md == NULL) {
+		md = EVP_MD_fetch(ctx->libctx, name, P11PROV_SOFT_PROPQ);
+		if (md != NULL)
+			md_keep(ctx, name, md);
+	}
+	pthread_mutex_unlock(&ctx->md_lock);
+	if (md == NULL)
+		p11prov_raise(ctx, P11MAIL_ERR_ARGS, "unknown digest \"%s\"",
+		              name);
+	return md;
+}
+
 /* Replaces *dst with a copy of src (NULL or empty clears it). */
 static int set_string(char **dst, const char *src)
 {
@@ -253,6 +305,9 @@ static void provider_teardown(void *provctx)
 	if (ctx == NULL)
 		return;
 	p11m_trace("provider", "teardown");
+	while (ctx->md_count > 0)
+		EVP_MD_free(ctx->mds[--ctx->md_count].md);
+	pthread_mutex_destroy(&ctx->md_lock);
 	tok_core_free(ctx->core);
 	OSSL_LIB_CTX_free(ctx->libctx);
 	free(ctx->module_path);
@@ -433,6 +488,7 @@ int p11prov_init(const OSSL_CORE_HANDLE *handle, const OSSL_DISPATCH *in,
 		return 0;
 	ctx->handle = handle;
 	pthread_mutex_init(&ctx->lock, NULL);
+	pthread_mutex_init(&ctx->md_lock, NULL);
 	pthread_once(&reason_strings_once, fill_reason_strings);
 	take_core_functions(ctx, in, &get_params);
 

@@ -48,6 +48,17 @@ tok_core *p11prov_core(struct p11prov_ctx *ctx);
 /* The library context for software digests, KDFs and EC arithmetic. */
 OSSL_LIB_CTX *p11prov_libctx(const struct p11prov_ctx *ctx);
 
+/* How many digests one provider instance keeps fetched. */
+#define P11PROV_MD_CACHE 16
+
+/*
+ * The software digest of that name, fetched once per provider instance and
+ * kept until teardown (thread-safe).  The caller frees the reference it
+ * gets with EVP_MD_free.  Returns NULL with an error on the OpenSSL queue
+ * for an unknown name.
+ */
+EVP_MD *p11prov_fetch_md(struct p11prov_ctx *ctx, const char *name);
+
 /*
  * Puts an error on the OpenSSL queue.  reason is an enum p11mail_status
  * value; its sentence is the reason text and fmt adds the details.

@@ -109,13 +109,7 @@ fail:
 /* Fetches a digest by name from the software providers. */
 static EVP_MD *fetch_md(struct sig_ctx *ctx, const char *name)
 {
-	EVP_MD *md;
-
-	md = EVP_MD_fetch(p11prov_libctx(ctx->prov), name, P11PROV_SOFT_PROPQ);
-	if (md == NULL)
-		p11prov_raise(ctx->prov, P11MAIL_ERR_ARGS,
-		              "unknown digest \"%s\"", name);
-	return md;
+	return p11prov_fetch_md(ctx->prov, name);
 }
 
 static int set_md(struct sig_ctx *ctx, const char *name)
