@@ -239,6 +239,26 @@ for n in empty junk; do
   fi
 done
 
+# Bare DER is held to the size limit as a message is.
+dsize=$(wc -c <"$W/junk.der")
+rm -f "$W/big.out"
+"$P11MAIL" decrypt --max-size $((dsize - 1)) --key "$BOB_KEY" \
+  --cert "$BOB_RSA_CERT" -o "$W/big.out" "$W/junk.der" 2>"$W/big.err" \
+  >/dev/null
+rc=$?
+if [ "$rc" = 1 ] && [ ! -e "$W/big.out" ] &&
+   grep -q "larger than $((dsize - 1)) bytes" "$W/big.err"; then
+  pass "bare DER over --max-size: refused"
+else fail "bare DER over --max-size: refused (exit $rc)"
+  sed 's/^/#   /' "$W/big.err"; fi
+"$P11MAIL" decrypt --max-size "$dsize" --key "$BOB_KEY" \
+  --cert "$BOB_RSA_CERT" -o "$W/big.out" "$W/empty.der" 2>"$W/big.err" \
+  >/dev/null
+rc=$?
+if [ "$rc" != 1 ] || ! grep -q "larger than" "$W/big.err"; then
+  pass "bare DER within --max-size: not refused for its size"
+else fail "bare DER within --max-size: not refused for its size"; fi
+
 # Nothing half-written over an existing file either.
 echo "keep me" >"$W/keep.out"
 "$P11MAIL" decrypt --key "$BOB_KEY" --cert "$BOB_RSA_CERT" \

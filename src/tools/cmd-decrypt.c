@@ -23,6 +23,8 @@ static const char decrypt_help[] =
         "  -a, --anchor FILE    trust anchor for an inner signature\n"
         "      --require-aead   refuse unauthenticated (AES-CBC) "
         "encryption\n"
+        "      --max-size N     refuse input over N bytes (default 64 "
+        "GiB)\n"
         "      --from ADDRESS   the store's identity for ADDRESS\n"
         "  -o, --out FILE       write the plaintext to FILE (default: "
         "stdout)\n"
@@ -131,7 +133,7 @@ int cmd_decrypt(const struct tool_globals *g, int argc, char **argv)
 	enum p11mail_status st;
 	int rc, auth = 0, in = -1, checked;
 
-	rc = smime_parse_opts(g, argc, argv, "kcaeojf", decrypt_help, &o);
+	rc = smime_parse_opts(g, argc, argv, "kcaeojfm", decrypt_help, &o);
 	if (rc != TOOL_EXIT_OK)
 		return rc < 0 ? TOOL_EXIT_OK : rc;
 	if (o.json && o.out == NULL)
