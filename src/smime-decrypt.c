@@ -310,7 +310,8 @@ static enum p11mail_status encrypted_der_fd(GMimeMessage *msg, int fd)
 	copy = fcntl(fd, F_DUPFD_CLOEXEC, 0);
 	if (copy < 0)
 		return P11MAIL_ERR_IO;
-	fs = g_mime_stream_fs_new(copy);
+	/* Written straight through, without the fsync of a file stream. */
+	fs = g_mime_stream_pipe_new(copy);
 	if (g_mime_data_wrapper_write_to_stream(content, fs) >= 0 &&
 	    g_mime_stream_flush(fs) == 0)
 		st = P11MAIL_OK;
