@@ -102,6 +102,8 @@ init = 0
 CNF
 PROV="-provider-path $P11MAIL_TEST_PROVIDER_DIR -provider default -provider p11mail"
 KEY="$ALICE_RSA_URI?pin-value=$ALICE_PIN"
+# p11mail refuses a PIN on its command line; it reads the same PIN file.
+PKEY="$ALICE_RSA_URI?pin-source=file:$ALICE_PIN_FILE"
 
 # row NAME GROUP UNIT VALUE PEER PEER_VALUE RATIO TARGET MET WHAT: one
 # line of the results; "-" for a field that does not apply.
@@ -208,7 +210,7 @@ cms_engine() {
 		-in "$W/msg1k" -out "$W/cms"
 }
 p11mail_sign() {
-	"$P11MAIL" sign -k "$KEY" -c "$ALICE_RSA_CERT" -o "$W/signed" \
+	"$P11MAIL" sign -k "$PKEY" -c "$ALICE_RSA_CERT" -o "$W/signed" \
 		"$W/msg1k"
 }
 
@@ -307,7 +309,7 @@ echo "bench: large messages ($BIG_SIZES MiB)" >&2
 for mib in $BIG_SIZES; do
 	m=$W/big$mib
 	big_message "$mib" "$m"
-	measure "p_sign_$mib" "$P11MAIL" sign -k "$KEY" \
+	measure "p_sign_$mib" "$P11MAIL" sign -k "$PKEY" \
 		-c "$ALICE_RSA_CERT" -o "$m.ps" "$m"
 	measure "o_sign_$mib" $ENGINE_CMS -inkey "$KEY" -sign -stream \
 		-signer "$ALICE_RSA_CERT" -in "$m" -out "$m.os"
@@ -320,7 +322,7 @@ for mib in $BIG_SIZES; do
 	# When p11mail could not make its own input, it reads openssl's.
 	[ -f "$m.pe" ] || cp "$m.oe" "$m.pe"
 	[ -f "$m.ps" ] || cp "$m.os" "$m.ps"
-	measure "p_decrypt_$mib" "$P11MAIL" decrypt -k "$KEY" \
+	measure "p_decrypt_$mib" "$P11MAIL" decrypt -k "$PKEY" \
 		-c "$ALICE_RSA_CERT" -o "$m.pd" "$m.pe"
 	measure "o_decrypt_$mib" $ENGINE_CMS -inkey "$KEY" -decrypt \
 		-recip "$ALICE_RSA_CERT" \
