@@ -53,11 +53,12 @@ static void check_validity(struct doctor *d, const char *check, const char *who,
 		           own ? "request a renewed certificate from the CA "
 		                 "now"
 		               : RENEW_OTHER,
-		           "%s: the certificate expires on %s, in %ld days",
-		           who, date, days);
+		           "%s: the certificate expires on %s, in %ld day%s",
+		           who, date, days, days == 1 ? "" : "s");
 	else
 		doctor_add(d, DOCTOR_OK, check, NULL,
-		           "%s: valid until %s (%ld days)", who, date, days);
+		           "%s: valid until %s (%ld day%s)", who, date, days,
+		           days == 1 ? "" : "s");
 }
 
 /* RFC 8550: EKU, when present, must allow email protection. */

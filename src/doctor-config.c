@@ -99,9 +99,11 @@ static void check_smtp(struct doctor *d)
 	const char *tls = conf(d, "smtp-tls");
 	long port = p11mail_config_get_long(d->cfg, "account", "smtp-port", 0);
 
+	/* Sending is optional: a workstation may only receive. */
 	if (host == NULL) {
-		doctor_add(d, DOCTOR_FAIL, "account",
-		           "set [account] smtp-host to the submission server",
+		doctor_add(d, DOCTOR_WARN, "account",
+		           "set [account] smtp-host to the submission server "
+		           "to send mail from this workstation",
 		           "no SMTP server: mail cannot be sent");
 		return;
 	}

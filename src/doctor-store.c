@@ -19,16 +19,75 @@
 	"identities and anchors (the cache fills again)"
 #define LISTED_MAX 5
 
+/*
+ * The store path names something that is not a directory: most likely the
+ * store file itself, else a file in the way.
+ */
+static void not_a_directory(struct doctor *d, const char *dir)
+{
+	const char *base = strrchr(dir, '/');
+	char next[4200];
+
+	base = base != NULL ? base + 1 : dir;
+	if (strcmp(base, "store.db") == 0 && base > dir + 1)
+		snprintf(next, sizeof(next),
+		         "name the directory that holds it: --store %.*s or "
+		         "[store] path = %.*s",
+		         (int)(base - dir - 1), dir, (int)(base - dir - 1),
+		         dir);
+	else
+		snprintf(next, sizeof(next),
+		         "give --store (or [store] path) a directory, or move "
+		         "%s away: the store is the file store.db inside the "
+		         "directory",
+		         dir);
+	doctor_add(d, DOCTOR_FAIL, "store", next,
+	           "the store path %s is not a directory", dir);
+}
+
+/* Where the store should be there is nothing, or something unusable. */
+static void no_store(struct doctor *d, const char *dir, const char *file,
+                     int err)
+{
+	char next[4200];
+
+	if (err == ENOENT) {
+		doctor_add(d, DOCTOR_FAIL, "store",
+		           "install an identity with p11mail-certinstall "
+		           "install or import, which makes the store",
+		           "no store at %s: %s", file, strerror(err));
+	} else if (err == ENOTDIR) {
+		doctor_add(d, DOCTOR_FAIL, "store",
+		           "correct --store or [store] path: a part of it is "
+		           "a file",
+		           "the store path %s is not a directory path: %s", dir,
+		           strerror(err));
+	} else {
+		snprintf(next, sizeof(next),
+		         "check the owner and mode of %s and of the "
+		         "directories above it",
+		         dir);
+		doctor_add(d, DOCTOR_FAIL, "store", next,
+		           "the store at %s cannot be examined: %s", file,
+		           strerror(err));
+	}
+}
+
 static int check_modes(struct doctor *d, const char *dir, const char *file)
 {
 	char next[4200];
 	struct stat sb;
 
-	if (stat(dir, &sb) != 0 || stat(file, &sb) != 0) {
-		doctor_add(d, DOCTOR_FAIL, "store",
-		           "install an identity with p11mail-certinstall "
-		           "install or import, which makes the store",
-		           "no store at %s: %s", file, strerror(errno));
+	if (stat(dir, &sb) != 0) {
+		no_store(d, dir, file, errno);
+		return -1;
+	}
+	if (!S_ISDIR(sb.st_mode)) {
+		not_a_directory(d, dir);
+		return -1;
+	}
+	if (stat(file, &sb) != 0) {
+		no_store(d, dir, file, errno);
 		return -1;
 	}
 	if ((sb.st_mode & 077) != 0) {
@@ -196,6 +255,31 @@ static int anchor_order(const void *a, const void *b)
 	              y->subject != NULL ? y->subject : "");
 }
 
+/*
+ * Without an anchor, only certificates trusted one by one are trusted:
+ * that is a way of working, not a fault, when there are some.
+ */
+static void no_anchor(struct doctor *d, p11mail_store *st)
+{
+	struct p11mail_cert *certs = NULL;
+	size_t n = 0;
+
+	if (p11mail_trust_list(st, NULL, &certs, &n) != P11MAIL_OK)
+		n = 0;
+	p11mail_certs_free(certs, n);
+	if (n > 0)
+		doctor_add(d, DOCTOR_WARN, "anchor",
+		           "to trust all signers your CA vouches for: "
+		           "p11mail-certinstall anchor add CA.pem",
+		           "no trust anchor: only the %zu individually "
+		           "trusted certificate%s can be trusted",
+		           n, n == 1 ? "" : "s");
+	else
+		doctor_add(d, DOCTOR_FAIL, "anchor",
+		           "add your CA: p11mail-certinstall anchor add CA.pem",
+		           "no trust anchor: no signature can be trusted");
+}
+
 static void check_anchors(struct doctor *d, p11mail_store *st)
 {
 	struct p11mail_anchor *anchors = NULL;
@@ -220,9 +304,7 @@ static void check_anchors(struct doctor *d, p11mail_store *st)
 	}
 	p11mail_anchors_free(anchors, n);
 	if (n == 0)
-		doctor_add(d, DOCTOR_FAIL, "anchor",
-		           "add your CA: p11mail-certinstall anchor add CA.pem",
-		           "no trust anchor: no signature can be trusted");
+		no_anchor(d, st);
 }
 
 struct cache_count {
@@ -246,17 +328,21 @@ static void cache_report(struct doctor *d, const struct cache_count *c)
 		doctor_add(d, DOCTOR_WARN, "cache",
 		           "ask them for a new signed message; p11mail certs "
 		           "check lists every one",
-		           "%zu of %zu cached certificates have expired: %s%s",
-		           c->expired, c->total, c->listed,
+		           "%zu cached certificate%s of %zu ha%s expired: %s%s",
+		           c->expired, c->expired == 1 ? "" : "s", c->total,
+		           c->expired == 1 ? "s" : "ve", c->listed,
 		           c->expired > LISTED_MAX ? ", ..." : "");
 	else
 		doctor_add(d, DOCTOR_OK, "cache", NULL,
-		           "%zu cached certificates, none expired", c->total);
+		           "%zu cached certificate%s, none expired", c->total,
+		           c->total == 1 ? "" : "s");
 	if (c->stale > 0)
 		doctor_add(d, DOCTOR_OK, "cache", NULL,
-		           "%zu discovered certificates are past their "
-		           "lifetime and are looked up again when used",
-		           c->stale);
+		           "%zu discovered certificate%s past %s lifetime and "
+		           "%s looked up again when used",
+		           c->stale, c->stale == 1 ? " is" : "s are",
+		           c->stale == 1 ? "its" : "their",
+		           c->stale == 1 ? "is" : "are");
 }
 
 static void check_cache(struct doctor *d, p11mail_store *st)
