@@ -74,7 +74,16 @@ no_line "no password in the output" "$PW_SECRET"
 if python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); sys.exit(0 if r["ok"] and r["failures"] == 0 and all(c["status"] == "ok" and c["next"] is None for c in r["checks"]) else 1)' "$W/json"
 then pass "--json: a valid report, everything ok"
 else fail "--json: a valid report, everything ok"; sed 's/^/#   /' "$W/json" | head -5; fi
-run "usage: arguments are refused" 2 "takes no arguments" "$P" doctor extra
+run "usage: arguments are refused" 2 \
+  "^p11mail doctor: unexpected argument 'extra'" "$P" doctor extra
+run "usage: an unknown option is named, with the help to try" 2 \
+  "^Try 'p11mail doctor --help'\\.\$" "$P" doctor --bogus
+run "usage: the unknown option is named" 2 \
+  "^p11mail doctor: unknown option '--bogus'\$" "$P" doctor --bogus
+# --json after the command: the same report as before it.
+"$P" doctor --json >"$W/json-after" 2>&1
+if cmp -s "$W/json" "$W/json-after"; then pass "doctor --json is --json doctor"
+else fail "doctor --json is --json doctor"; diff "$W/json" "$W/json-after" | head -5; fi
 
 # NSS softokn: two tokens of one serial, told apart by label; init-args.
 printf '[token]\nmodule = %s\ninit-args = %s\npin-source = file:%s\n' \

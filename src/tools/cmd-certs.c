@@ -21,7 +21,7 @@ enum {
 };
 
 static const char certs_help[] =
-        "Usage: p11mail certs check [--days N]\n"
+        "Usage: p11mail certs check [--days N] [--json]\n"
         "Lists this workstation's identities and cached certificates that "
         "expire within N\ndays (default 30) or have expired, except those "
         "already replaced by a newer one.\n"
@@ -106,33 +106,37 @@ int cmd_certs(const struct tool_globals *g, int argc, char **argv)
 {
 	static const struct option options[] = {
 	        {"days", required_argument, NULL, 'd'},
+	        {"json", no_argument, NULL, 'j'},
 	        {"help", no_argument, NULL, 'h'},
 	        {NULL, 0, NULL, 0}};
+	struct tool_globals gl = *g;
 	struct p11mail_config *cfg = NULL;
 	p11mail_store *store = NULL;
 	long days = 30;
 	char *end;
 	int opt, rc;
 
-	while ((opt = getopt_long(argc, argv, "d:h", options, NULL)) != -1) {
+	while ((opt = tool_getopt(argc, argv, "d:h", options)) != -1) {
 		if (opt == 'd') {
 			days = strtol(optarg, &end, 10);
 			if (*optarg == '\0' || *end != '\0' || days < 0 ||
 			    days > 36500)
 				return tool_usage_error("--days takes a number "
 				                        "from 0 to 36500");
+		} else if (opt == 'j') {
+			gl.json = 1;
 		} else if (opt == 'h') {
 			fputs(certs_help, stdout);
 			return TOOL_EXIT_OK;
 		} else {
-			return tool_usage_error("unknown option for certs");
+			return TOOL_EXIT_USAGE; /* tool_getopt said why */
 		}
 	}
 	if (optind + 1 != argc || strcmp(argv[optind], "check") != 0)
-		return tool_usage_error("certs takes the command 'check'");
-	rc = certs_open(g, &cfg, &store);
+		return tool_usage_error("the command is 'certs check'");
+	rc = certs_open(&gl, &cfg, &store);
 	if (rc == TOOL_EXIT_OK)
-		rc = certs_check(g, store, (int)days);
+		rc = certs_check(&gl, store, (int)days);
 	p11mail_store_close(store);
 	p11mail_config_free(cfg);
 	return rc;

@@ -311,16 +311,14 @@ int cmd_discover(const struct tool_globals *g, int argc, char **argv)
 	rc = discover_config(g, disc);
 	if (rc != TOOL_EXIT_OK)
 		goto out;
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "d:a:t:o:h", options, NULL)) !=
-	       -1) {
+	while ((c = tool_getopt(argc, argv, "d:a:t:o:h", options)) != -1) {
 		if (c == 'h') {
 			discover_help();
 			rc = TOOL_EXIT_OK;
 			goto out;
 		}
-		if (c == '?') {
-			rc = tool_usage_error("unknown option for discover");
+		if (c == TOOL_OPT_ERROR) {
+			rc = TOOL_EXIT_USAGE; /* tool_getopt said why */
 			goto out;
 		}
 		rc = discover_option(disc, &o, c, optarg);
@@ -328,7 +326,7 @@ int cmd_discover(const struct tool_globals *g, int argc, char **argv)
 			goto out;
 	}
 	if (optind != argc - 1) {
-		rc = tool_usage_error("discover wants exactly one ADDRESS");
+		rc = tool_usage_error("give exactly one ADDRESS");
 		goto out;
 	}
 

@@ -92,8 +92,8 @@ static void print_text(const struct tool_globals *g,
 			printf(" -- next: %s", f.next);
 		putchar('\n');
 	}
-	printf("%zu findings: %zu ok, %zu warn, %zu FAIL\n", n,
-	       n - warns - fails, warns, fails);
+	printf("%zu finding%s: %zu ok, %zu warn, %zu FAIL\n", n,
+	       n == 1 ? "" : "s", n - warns - fails, warns, fails);
 }
 
 /* Prints the report; returns the number of failures. */
@@ -131,7 +131,7 @@ int cmd_doctor(const struct tool_globals *g, int argc, char **argv)
 	int opt, json = g->json, rc;
 	size_t fails;
 
-	while ((opt = getopt_long(argc, argv, "ljh", options, NULL)) != -1) {
+	while ((opt = tool_getopt(argc, argv, "ljh", options)) != -1) {
 		if (opt == 'l') {
 			opts.login = 1;
 		} else if (opt == 'j') {
@@ -140,12 +140,12 @@ int cmd_doctor(const struct tool_globals *g, int argc, char **argv)
 			fputs(doctor_help, stdout);
 			return TOOL_EXIT_OK;
 		} else {
-			return tool_usage_error("unknown option for doctor "
-			                        "(see p11mail doctor --help)");
+			return TOOL_EXIT_USAGE; /* tool_getopt said why */
 		}
 	}
 	if (optind != argc)
-		return tool_usage_error("doctor takes no arguments");
+		return tool_usage_error("unexpected argument '%s'",
+		                        argv[optind]);
 	st = p11mail_doctor_run(&opts, &report);
 	if (st != P11MAIL_OK) {
 		tool_error("the checks could not run: %s",

@@ -6,6 +6,7 @@
 #include "config.h"
 
 #include <getopt.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -19,7 +20,8 @@ struct fetch_opts {
 	const char *mailbox;
 	const char *ca_file;
 	const char *maildir;
-	int tls; /* -1: from the configuration */
+	int tls;  /* -1: from the configuration */
+	int json; /* --json, before or after the command */
 };
 
 static const char fetch_help[] =
@@ -35,6 +37,9 @@ static const char fetch_help[] =
         "      --ca-file FILE   PEM anchors for the server's TLS "
         "certificate\n"
         "      --maildir DIR    local Maildir (default: [account] maildir)\n"
+        "      --json           the counts as a JSON object on stdout; on "
+        "failure\n"
+        "                       {\"error\": ...} with the counts so far\n"
         "  -h, --help           this help\n";
 
 static int fetch_tls_word(const char *s)
@@ -48,7 +53,8 @@ static int fetch_tls_word(const char *s)
 	return -1;
 }
 
-static int fetch_parse(int argc, char **argv, struct fetch_opts *o)
+static int fetch_parse(const struct tool_globals *g, int argc, char **argv,
+                       struct fetch_opts *o)
 {
 	static const struct option options[] = {
 	        {"imap", no_argument, NULL, 'I'},
@@ -57,6 +63,7 @@ static int fetch_parse(int argc, char **argv, struct fetch_opts *o)
 	        {"tls", required_argument, NULL, 'T'},
 	        {"ca-file", required_argument, NULL, 'C'},
 	        {"maildir", required_argument, NULL, 'M'},
+	        {"json", no_argument, NULL, 'j'},
 	        {"help", no_argument, NULL, 'h'},
 	        {NULL, 0, NULL, 0},
 	};
@@ -65,7 +72,8 @@ static int fetch_parse(int argc, char **argv, struct fetch_opts *o)
 	memset(o, 0, sizeof(*o));
 	o->proto = -1;
 	o->tls = -1;
-	while ((c = getopt_long(argc, argv, "h", options, NULL)) != -1) {
+	o->json = g->json;
+	while ((c = tool_getopt(argc, argv, "h", options)) != -1) {
 		switch (c) {
 		case 'I':
 			o->proto = P11MAIL_FETCH_IMAP;
@@ -89,6 +97,9 @@ static int fetch_parse(int argc, char **argv, struct fetch_opts *o)
 		case 'M':
 			o->maildir = optarg;
 			break;
+		case 'j':
+			o->json = 1;
+			break;
 		case 'h':
 			fputs(fetch_help, stdout);
 			return -1;
@@ -97,19 +108,25 @@ static int fetch_parse(int argc, char **argv, struct fetch_opts *o)
 		}
 	}
 	if (optind < argc)
-		return tool_usage_error("fetch takes no arguments");
+		return tool_usage_error("unexpected argument '%s'",
+		                        argv[optind]);
 	return TOOL_EXIT_OK;
 }
 
-/* Picks the protocol and applies the command-line overrides. */
+/*
+ * Picks the protocol and applies the command-line overrides.  On failure,
+ * why says what is missing (empty when the library said it).
+ */
 static enum p11mail_status fetch_prepare(struct p11mail_account *acct,
                                          struct fetch_opts *o,
-                                         struct p11mail_server *srv)
+                                         struct p11mail_server *srv, char *why,
+                                         size_t size)
 {
 	enum p11mail_service svc;
 	enum p11mail_status st = P11MAIL_OK;
 	int guessed = o->proto < 0;
 
+	why[0] = '\0';
 	if (guessed) {
 		st = p11mail_account_server(acct, P11MAIL_SERVICE_IMAP, srv);
 		o->proto = st == P11MAIL_ERR_NOT_FOUND ? P11MAIL_FETCH_POP3
@@ -127,24 +144,67 @@ static enum p11mail_status fetch_prepare(struct p11mail_account *acct,
 	if (st == P11MAIL_OK || st == P11MAIL_ERR_NOT_FOUND)
 		st = p11mail_account_server(acct, svc, srv);
 	if (st == P11MAIL_ERR_NOT_FOUND && guessed)
-		tool_error("no IMAP or POP3 server is configured: set "
-		           "[account] imap-host or pop3-host");
+		snprintf(why, size,
+		         "no IMAP or POP3 server is configured: set "
+		         "[account] imap-host or pop3-host");
 	else if (st == P11MAIL_ERR_NOT_FOUND)
-		tool_error("no %s server is configured: set [account] %s",
-		           svc == P11MAIL_SERVICE_IMAP ? "IMAP" : "POP3",
-		           svc == P11MAIL_SERVICE_IMAP ? "imap-host"
-		                                       : "pop3-host");
+		snprintf(why, size,
+		         "no %s server is configured: set [account] %s",
+		         svc == P11MAIL_SERVICE_IMAP ? "IMAP" : "POP3",
+		         svc == P11MAIL_SERVICE_IMAP ? "imap-host"
+		                                     : "pop3-host");
+	else if (st != P11MAIL_OK)
+		snprintf(why, size, "cannot use the account: %s",
+		         p11mail_strerror(st));
 	return st;
 }
 
+/* The counts as JSON members, after a member already written. */
+static void fetch_json_counts(const struct p11mail_fetch_stats *s)
+{
+	printf("\"new\":%zu,\"fetched\":%zu,\"skipped\":%zu,\"known\":%zu",
+	       s->listed, s->fetched, s->skipped, s->known);
+}
+
+/*
+ * Prints a failure on stderr and, with --json, as one object on stdout:
+ * {"error":..., and the counts so far when there are any}.
+ */
+static void fetch_fail(const struct fetch_opts *o,
+                       const struct p11mail_fetch_stats *s, const char *fmt,
+                       ...) __attribute__((format(printf, 3, 4)));
+
+static void fetch_fail(const struct fetch_opts *o,
+                       const struct p11mail_fetch_stats *s, const char *fmt,
+                       ...)
+{
+	char why[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof(why), fmt, ap);
+	va_end(ap);
+	tool_error("%s", why);
+	if (!o->json)
+		return;
+	printf("{\"error\":");
+	tool_json_string(why);
+	if (s != NULL) {
+		putchar(',');
+		fetch_json_counts(s);
+	}
+	printf("}\n");
+}
+
 static void fetch_report(const struct tool_globals *g,
+                         const struct fetch_opts *o,
                          const struct p11mail_fetch_stats *s,
                          const char *maildir)
 {
-	if (g->json) {
-		printf("{\"new\":%zu,\"fetched\":%zu,\"skipped\":%zu,"
-		       "\"known\":%zu}\n",
-		       s->listed, s->fetched, s->skipped, s->known);
+	if (o->json) {
+		putchar('{');
+		fetch_json_counts(s);
+		printf("}\n");
 		return;
 	}
 	if (s->skipped > 0)
@@ -169,26 +229,32 @@ int cmd_fetch(const struct tool_globals *g, int argc, char **argv)
 	struct p11mail_server srv;
 	enum p11mail_status st;
 	struct fetch_opts o;
+	char why[512];
 	int rc;
 
-	rc = fetch_parse(argc, argv, &o);
+	rc = fetch_parse(g, argc, argv, &o);
 	if (rc != TOOL_EXIT_OK)
 		return rc < 0 ? TOOL_EXIT_OK : rc;
 	st = p11mail_account_open(g->config, g->store, &cfg, &acct);
 	if (st != P11MAIL_OK) {
-		tool_error("cannot read the account: %s", p11mail_strerror(st));
+		fetch_fail(&o, NULL, "cannot read the account: %s",
+		           p11mail_strerror(st));
 		goto out;
 	}
-	st = fetch_prepare(acct, &o, &srv);
-	if (st != P11MAIL_OK)
+	st = fetch_prepare(acct, &o, &srv, why, sizeof(why));
+	if (st != P11MAIL_OK) {
+		fetch_fail(&o, NULL, "%s", why);
 		goto out;
+	}
 	st = p11mail_fetch(&srv, (enum p11mail_fetch_proto)o.proto, o.mailbox,
 	                   p11mail_account_maildir(acct),
 	                   p11mail_account_state_file(acct), &stats);
-	fetch_report(g, &stats, p11mail_account_maildir(acct));
+	if (st == P11MAIL_OK || !o.json)
+		fetch_report(g, &o, &stats, p11mail_account_maildir(acct));
 	if (st != P11MAIL_OK)
-		tool_error("fetch stopped: %s (the messages fetched so far "
-		           "are kept)",
+		fetch_fail(&o, &stats,
+		           "fetch stopped: %s (the messages fetched so far are "
+		           "kept)",
 		           p11mail_strerror(st));
 out:
 	p11mail_account_free(acct);

@@ -7,10 +7,12 @@
  */
 #include "config.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "tool.h"
 
@@ -24,25 +26,9 @@ static const char inbox_help[] =
         "signature, E encrypted,\n- plain.  'p11mail read N' shows message "
         "N.\n\n"
         "      --maildir DIR  local Maildir (default: [account] maildir)\n"
-        "      --json         one JSON object per line\n"
+        "      --json         a JSON array on stdout, one object per "
+        "message\n"
         "  -h, --help         this help\n";
-
-/* Writes s as a JSON string. */
-static void inbox_json_string(const char *s)
-{
-	putchar('"');
-	for (; *s != '\0'; s++) {
-		unsigned char c = (unsigned char)*s;
-
-		if (c == '"' || c == '\\')
-			printf("\\%c", c);
-		else if (c < 0x20)
-			printf("\\u%04x", c);
-		else
-			putchar(c);
-	}
-	putchar('"');
-}
 
 /* The Sig letter of a message: from its form, then from verification. */
 static char inbox_sig(p11mail_smime *smime,
@@ -93,30 +79,34 @@ static p11mail_smime *inbox_smime(const struct tool_globals *g,
 	return smime;
 }
 
+/* One message: a line of the table, or an element of the JSON array. */
 static void inbox_print(const struct tool_globals *g, size_t n,
                         const struct p11mail_maildir_entry *e, char sig,
-                        const struct p11mail_message_summary *s)
+                        const struct p11mail_message_summary *s, int first)
 {
 	if (!g->json) {
 		printf("%4zu  %c  %-16s  %-30.30s  %s\n", n, sig, s->date,
 		       s->from, s->subject);
 		return;
 	}
-	printf("{\"n\":%zu,\"id\":", n);
-	inbox_json_string(e->id);
+	printf("%s{\"n\":%zu,\"id\":", first ? "" : ",\n", n);
+	tool_json_string(e->id);
 	printf(",\"sig\":\"%c\",\"date\":", sig);
-	inbox_json_string(s->date);
+	tool_json_string(s->date);
 	printf(",\"from\":");
-	inbox_json_string(s->from);
+	tool_json_string(s->from);
 	printf(",\"subject\":");
-	inbox_json_string(s->subject);
-	printf(",\"seen\":%s}\n", e->seen ? "true" : "false");
+	tool_json_string(s->subject);
+	printf(",\"seen\":%s}", e->seen ? "true" : "false");
 }
 
-/* Shows one message; returns 0, or 1 when it was malformed and skipped. */
+/*
+ * Shows one message (first: none was shown before); returns 0, or 1 when
+ * it was malformed and skipped.
+ */
 static int inbox_one(const struct tool_globals *g, p11mail_smime *smime,
                      const char *maildir, size_t n,
-                     const struct p11mail_maildir_entry *e)
+                     const struct p11mail_maildir_entry *e, int first)
 {
 	struct p11mail_message_summary *s = NULL;
 	const char *why = NULL;
@@ -130,13 +120,50 @@ static int inbox_one(const struct tool_globals *g, p11mail_smime *smime,
 	if (st == P11MAIL_OK)
 		st = p11mail_message_summarize(msg, len, &s);
 	if (st == P11MAIL_OK)
-		inbox_print(g, n, e, inbox_sig(smime, s, msg, len), s);
+		inbox_print(g, n, e, inbox_sig(smime, s, msg, len), s, first);
 	else
 		tool_warn("skipped message %zu (%s): %s", n, e->id,
 		          why != NULL ? why : p11mail_strerror(st));
 	p11mail_message_summary_free(s);
 	free(msg);
 	return st != P11MAIL_OK;
+}
+
+/*
+ * A Maildir that is not there is an error, not an empty list: the path is
+ * likely wrong, or nothing was ever fetched.  Prints why and returns -1.
+ */
+static int inbox_check_dir(const char *maildir)
+{
+	static const char *const subdirs[] = {"cur", "new"};
+	char path[4096];
+	struct stat sb;
+
+	if (stat(maildir, &sb) != 0) {
+		if (errno == ENOENT)
+			tool_error("no Maildir at %s: run 'p11mail fetch' "
+			           "first, or give --maildir DIR",
+			           maildir);
+		else
+			tool_error("cannot use the Maildir %s: %s", maildir,
+			           strerror(errno));
+		return -1;
+	}
+	if (!S_ISDIR(sb.st_mode)) {
+		tool_error("%s is not a directory, so not a Maildir: give "
+		           "--maildir DIR or correct [account] maildir",
+		           maildir);
+		return -1;
+	}
+	for (size_t i = 0; i < sizeof(subdirs) / sizeof(subdirs[0]); i++) {
+		snprintf(path, sizeof(path), "%s/%s", maildir, subdirs[i]);
+		if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode))
+			return 0;
+	}
+	tool_error("%s is not a Maildir (it has no cur/ or new/): give "
+	           "--maildir DIR or correct [account] maildir",
+	           maildir);
+	return -1;
 }
 
 int cmd_inbox(const struct tool_globals *g, int argc, char **argv)
@@ -155,9 +182,9 @@ int cmd_inbox(const struct tool_globals *g, int argc, char **argv)
 	const char *maildir = NULL;
 	enum p11mail_status st;
 	size_t skipped = 0;
-	int c;
+	int c, rc = TOOL_EXIT_FAILURE;
 
-	while ((c = getopt_long(argc, argv, "h", options, NULL)) != -1) {
+	while ((c = tool_getopt(argc, argv, "h", options)) != -1) {
 		if (c == 'M')
 			maildir = optarg;
 		else if (c == 'j')
@@ -166,16 +193,23 @@ int cmd_inbox(const struct tool_globals *g, int argc, char **argv)
 			return fputs(inbox_help, stdout) < 0 ? TOOL_EXIT_FAILURE
 			                                     : TOOL_EXIT_OK;
 		else
-			return TOOL_EXIT_USAGE;
+			return TOOL_EXIT_USAGE; /* tool_getopt said why */
 	}
 	if (optind < argc)
-		return tool_usage_error("inbox takes no arguments");
+		return tool_usage_error("unexpected argument '%s'",
+		                        argv[optind]);
 
 	st = p11mail_account_open(g->config, g->store, &cfg, &acct);
 	if (st == P11MAIL_OK && maildir != NULL)
 		st = p11mail_account_set_maildir(acct, maildir);
-	if (st == P11MAIL_OK)
-		st = p11mail_maildir_list(p11mail_account_maildir(acct), &list);
+	if (st != P11MAIL_OK) {
+		tool_error("cannot list the mailbox: %s", p11mail_strerror(st));
+		goto out;
+	}
+	maildir = p11mail_account_maildir(acct);
+	if (inbox_check_dir(maildir) != 0)
+		goto out;
+	st = p11mail_maildir_list(maildir, &list);
 	if (st != P11MAIL_OK) {
 		tool_error("cannot list the mailbox: %s", p11mail_strerror(st));
 		goto out;
@@ -184,17 +218,20 @@ int cmd_inbox(const struct tool_globals *g, int argc, char **argv)
 	if (!gl.json && list->count > 0)
 		printf("%4s  %s  %-16s  %-30s  %s\n", "#", "S", "Date", "From",
 		       "Subject");
+	if (gl.json)
+		printf("[\n");
 	for (size_t i = 0; i < list->count; i++)
-		skipped += (size_t)inbox_one(&gl, smime,
-		                             p11mail_account_maildir(acct),
-		                             i + 1, &list->entries[i]);
+		skipped += (size_t)inbox_one(&gl, smime, maildir, i + 1,
+		                             &list->entries[i], i == skipped);
+	if (gl.json)
+		printf("%s]\n", list->count > skipped ? "\n" : "");
 	if (!gl.json && !g->quiet && list->count == 0)
-		fprintf(stderr, "p11mail: no messages in %s\n",
-		        p11mail_account_maildir(acct));
+		fprintf(stderr, "p11mail: no messages in %s\n", maildir);
+	rc = fflush(stdout) == 0 ? TOOL_EXIT_OK : TOOL_EXIT_FAILURE;
 out:
 	p11mail_smime_free(smime);
 	p11mail_maildir_list_free(list);
 	p11mail_account_free(acct);
 	p11mail_config_free(cfg);
-	return st == P11MAIL_OK ? TOOL_EXIT_OK : TOOL_EXIT_FAILURE;
+	return rc;
 }

@@ -68,7 +68,7 @@ static int read_parse(const struct tool_globals *g, int argc, char **argv,
 
 	memset(o, 0, sizeof(*o));
 	o->json = g->json;
-	while ((c = getopt_long(argc, argv, "h", options, NULL)) != -1) {
+	while ((c = tool_getopt(argc, argv, "h", options)) != -1) {
 		if (c == 'M')
 			o->maildir = optarg;
 		else if (c == 'n')
@@ -79,10 +79,10 @@ static int read_parse(const struct tool_globals *g, int argc, char **argv,
 			return fputs(read_help, stdout) < 0 ? TOOL_EXIT_FAILURE
 			                                    : -1;
 		else
-			return TOOL_EXIT_USAGE;
+			return TOOL_EXIT_USAGE; /* tool_getopt said why */
 	}
 	if (argc - optind != 1)
-		return tool_usage_error("read takes one message number or ID");
+		return tool_usage_error("give one message number or ID");
 	o->which = argv[optind];
 	return TOOL_EXIT_OK;
 }

@@ -27,6 +27,7 @@ struct send_opts {
 	int sign;
 	int encrypt;
 	int autoprotect; /* sign; encrypt when every recipient can be */
+	int json;        /* --json, before or after the command */
 };
 
 static const char send_help[] =
@@ -46,9 +47,11 @@ static const char send_help[] =
         "                      usable certificate\n"
         "      --queue         retry every message waiting in the outbox\n"
         "      --ca-file FILE  PEM anchors for the server's TLS certificate\n"
+        "      --json          the outcome as a JSON object on stdout\n"
         "  -h, --help          this help\n";
 
-static int send_parse(int argc, char **argv, struct send_opts *o)
+static int send_parse(const struct tool_globals *g, int argc, char **argv,
+                      struct send_opts *o)
 {
 	static const struct option options[] = {
 	        {"from", required_argument, NULL, 'f'},
@@ -57,13 +60,15 @@ static int send_parse(int argc, char **argv, struct send_opts *o)
 	        {"encrypt", no_argument, NULL, 'E'},
 	        {"auto", no_argument, NULL, 'A'},
 	        {"ca-file", required_argument, NULL, 'C'},
+	        {"json", no_argument, NULL, 'j'},
 	        {"help", no_argument, NULL, 'h'},
 	        {NULL, 0, NULL, 0},
 	};
 	int c;
 
 	memset(o, 0, sizeof(*o));
-	while ((c = getopt_long(argc, argv, "f:h", options, NULL)) != -1) {
+	o->json = g->json;
+	while ((c = tool_getopt(argc, argv, "f:h", options)) != -1) {
 		switch (c) {
 		case 'f':
 			o->from = optarg;
@@ -83,6 +88,9 @@ static int send_parse(int argc, char **argv, struct send_opts *o)
 		case 'C':
 			o->ca_file = optarg;
 			break;
+		case 'j':
+			o->json = 1;
+			break;
 		case 'h':
 			fputs(send_help, stdout);
 			return -1;
@@ -91,7 +99,8 @@ static int send_parse(int argc, char **argv, struct send_opts *o)
 		}
 	}
 	if (argc - optind > 1)
-		return tool_usage_error("send takes at most one message file");
+		return tool_usage_error("one message file at most, not %d",
+		                        argc - optind);
 	if (o->queue && argc - optind == 1)
 		return tool_usage_error("--queue takes no message file");
 	if (o->queue && (o->sign || o->encrypt || o->autoprotect))
@@ -259,6 +268,7 @@ out:
 
 int cmd_send(const struct tool_globals *g, int argc, char **argv)
 {
+	struct tool_globals gl = *g;
 	struct p11mail_account *acct = NULL;
 	struct p11mail_config *cfg = NULL;
 	unsigned char *msg = NULL;
@@ -267,9 +277,11 @@ int cmd_send(const struct tool_globals *g, int argc, char **argv)
 	size_t len = 0;
 	int rc;
 
-	rc = send_parse(argc, argv, &o);
+	rc = send_parse(g, argc, argv, &o);
 	if (rc != TOOL_EXIT_OK)
 		return rc < 0 ? TOOL_EXIT_OK : rc;
+	gl.json = o.json;
+	g = &gl;
 	st = p11mail_account_open(g->config, g->store, &cfg, &acct);
 	if (st == P11MAIL_OK && o.ca_file != NULL)
 		st = p11mail_account_set_ca_file(acct, o.ca_file);

@@ -58,8 +58,8 @@ static int sendmail_parse(int argc, char **argv, struct sendmail_opts *o)
 
 	memset(o, 0, sizeof(*o));
 	o->dot_ends = 1;
-	while ((c = getopt_long(argc, argv, "tif:r:F:o:B:N:R:V:X:vhb:", options,
-	                        NULL)) != -1) {
+	while ((c = tool_getopt(argc, argv,
+	                        "tif:r:F:o:B:N:R:V:X:vhb:", options)) != -1) {
 		switch (c) {
 		case 't':
 			o->from_headers = 1;
@@ -78,8 +78,7 @@ static int sendmail_parse(int argc, char **argv, struct sendmail_opts *o)
 		case 'b':
 			if (strcmp(optarg, "m") != 0)
 				return tool_usage_error(
-				        "sendmail: only -bm (the default) is "
-				        "supported");
+				        "only -bm (the default) is supported");
 			break;
 		case 'S':
 			o->how |= P11MAIL_PROTECT_SIGN;
@@ -105,13 +104,13 @@ static int sendmail_parse(int argc, char **argv, struct sendmail_opts *o)
 		case 'v':
 			break;
 		default:
-			return TOOL_EXIT_USAGE;
+			return TOOL_EXIT_USAGE; /* tool_getopt said why */
 		}
 	}
 	o->rcpt = argv + optind;
 	o->rcpt_count = argc - optind;
 	if (!o->from_headers && o->rcpt_count == 0)
-		return tool_usage_error("sendmail: no recipients (give them as "
+		return tool_usage_error("no recipients (give them as "
 		                        "arguments, or use -t)");
 	return TOOL_EXIT_OK;
 }

@@ -130,6 +130,15 @@ static int apply(struct smime_opts *o, int c, const char *arg)
 	return 0;
 }
 
+/* The long name of an option, as the user may have abbreviated it. */
+static const char *option_name(int c)
+{
+	for (const struct option *o = long_options; o->name != NULL; o++)
+		if (o->val == c)
+			return o->name;
+	return "?";
+}
+
 int smime_parse_opts(const struct tool_globals *g, int argc, char **argv,
                      const char *allowed, const char *help,
                      struct smime_opts *o)
@@ -138,24 +147,24 @@ int smime_parse_opts(const struct tool_globals *g, int argc, char **argv,
 
 	memset(o, 0, sizeof(*o));
 	o->json = g->json;
-	while ((c = getopt_long(argc, argv, "+k:c:o:a:t:f:h", long_options,
-	                        NULL)) != -1) {
+	while ((c = tool_getopt(argc, argv, "k:c:o:a:t:f:h", long_options)) !=
+	       -1) {
 		if (c == 'h') {
 			fputs(help, stdout);
 			return -1;
 		}
-		if (c == '?')
-			return TOOL_EXIT_USAGE; /* getopt printed why */
+		if (c == TOOL_OPT_ERROR)
+			return TOOL_EXIT_USAGE; /* tool_getopt printed why */
 		if (strchr(allowed, c) == NULL)
-			return tool_usage_error("option '%s' does not apply "
+			return tool_usage_error("option '--%s' does not apply "
 			                        "to %s",
-			                        argv[optind - 1], argv[0]);
+			                        option_name(c), argv[0]);
 		if (apply(o, c, optarg) != 0)
 			return TOOL_EXIT_USAGE;
 	}
 	if (argc - optind > 1)
-		return tool_usage_error("%s takes at most one input file",
-		                        argv[0]);
+		return tool_usage_error("one input file at most, not %d",
+		                        argc - optind);
 	o->in = optind < argc ? argv[optind] : NULL;
 	return TOOL_EXIT_OK;
 }

@@ -1,6 +1,7 @@
 /* The command scaffold: global options, dispatch, messages; see tool.h. */
 #include "config.h"
 
+#include <ctype.h>
 #include <getopt.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -9,6 +10,7 @@
 #include "tool.h"
 
 static const char *program_name = "p11mail";
+static const char *command_name; /* the subcommand running, or NULL */
 
 static void tool_vmessage(const char *kind, const char *fmt, va_list ap)
 {
@@ -37,14 +39,114 @@ void tool_warn(const char *fmt, ...)
 
 int tool_usage_error(const char *fmt, ...)
 {
+	const char *sep = command_name != NULL ? " " : "";
+	const char *cmd = command_name != NULL ? command_name : "";
 	va_list ap;
 
+	fprintf(stderr, "%s%s%s: ", program_name, sep, cmd);
 	va_start(ap, fmt);
-	tool_vmessage("", fmt, ap);
+	vfprintf(stderr, fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "Try '%s --help' for more information.\n",
-	        program_name);
+	fprintf(stderr, "\nTry '%s%s%s --help'.\n", program_name, sep, cmd);
 	return TOOL_EXIT_USAGE;
+}
+
+/*
+ * The long option that arg ("--name" or "--name=value") names, exactly or
+ * as an unambiguous abbreviation, or NULL; *ambiguous tells why not.
+ */
+static const struct option *long_find(const struct option *longopts,
+                                      const char *arg, int *ambiguous)
+{
+	const char *name = arg + 2;
+	size_t len = strcspn(name, "=");
+	const struct option *found = NULL;
+
+	*ambiguous = 0;
+	for (const struct option *o = longopts; o != NULL && o->name != NULL;
+	     o++) {
+		if (strncmp(o->name, name, len) != 0)
+			continue;
+		if (strlen(o->name) == len)
+			return o;
+		if (found != NULL &&
+		    (found->val != o->val || found->has_arg != o->has_arg))
+			*ambiguous = 1;
+		if (found == NULL)
+			found = o;
+	}
+	return *ambiguous ? NULL : found;
+}
+
+/* Prints what getopt_long found wrong (c is '?' or ':'). */
+static void option_error(int c, int argc, char **argv,
+                         const struct option *longopts)
+{
+	const char *arg = optind > 0 && optind <= argc ? argv[optind - 1] : "";
+	const struct option *o = NULL;
+	int ambiguous = 0, is_long = 0;
+
+	if (strncmp(arg, "--", 2) == 0 && arg[2] != '\0') {
+		o = long_find(longopts, arg, &ambiguous);
+		/* An unknown short option after a long one leaves optopt. */
+		is_long = optopt == 0 || (o != NULL && o->val == optopt);
+	}
+	if (is_long && ambiguous)
+		tool_usage_error("option '%.*s' is ambiguous",
+		                 (int)strcspn(arg, "="), arg);
+	else if (is_long && o != NULL && c == ':')
+		tool_usage_error("option '--%s' needs a value", o->name);
+	else if (is_long && o != NULL && o->has_arg == no_argument &&
+	         strchr(arg, '=') != NULL)
+		tool_usage_error("option '--%s' takes no value", o->name);
+	else if (is_long)
+		/* Without its value, which may be anything. */
+		tool_usage_error("unknown option '%.*s'",
+		                 (int)strcspn(arg, "="), arg);
+	else if (!isprint(optopt))
+		tool_usage_error("unknown option");
+	else if (c == ':')
+		tool_usage_error("option '-%c' needs a value", optopt);
+	else
+		tool_usage_error("unknown option '-%c'", optopt);
+}
+
+int tool_getopt(int argc, char **argv, const char *shortopts,
+                const struct option *longopts)
+{
+	char spec[80];
+	int order = shortopts[0] == '+';
+	int c, n;
+
+	/* ':' first: a missing value returns ':', told apart from '?'. */
+	n = snprintf(spec, sizeof(spec), "%s:%s", order ? "+" : "",
+	             shortopts + order);
+	if (n < 0 || (size_t)n >= sizeof(spec)) {
+		tool_usage_error("too many options");
+		return TOOL_OPT_ERROR;
+	}
+	opterr = 0;
+	c = getopt_long(argc, argv, spec, longopts, NULL);
+	if (c != '?' && c != ':')
+		return c;
+	option_error(c, argc, argv, longopts);
+	return TOOL_OPT_ERROR;
+}
+
+void tool_json_string(const char *s)
+{
+	putchar('"');
+	for (; *s != '\0'; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c == '"' || c == '\\')
+			printf("\\%c", c);
+		else if (c < 0x20 || c == 0x7f)
+			printf("\\u%04x", c);
+		else
+			putchar(c);
+	}
+	putchar('"');
 }
 
 int tool_exit_status(enum p11mail_status status)
@@ -137,8 +239,8 @@ int tool_main(const char *program, const char *about,
 	g.store = getenv("P11MAIL_STORE");
 
 	/* "+": stop at the subcommand; its own options follow it. */
-	while ((c = getopt_long(argc, argv, "+c:s:qvhV", options, NULL)) !=
-	       -1) {
+	optind = 0;
+	while ((c = tool_getopt(argc, argv, "+c:s:qvhV", options)) != -1) {
 		switch (c) {
 		case 'c':
 			g.config = optarg;
@@ -162,7 +264,7 @@ int tool_main(const char *program, const char *about,
 			printf("%s %s\n", program, p11mail_version());
 			return TOOL_EXIT_OK;
 		default:
-			return tool_usage_error("unknown option");
+			return TOOL_EXIT_USAGE; /* tool_getopt said why */
 		}
 	}
 	if (optind >= argc)
@@ -176,6 +278,7 @@ int tool_main(const char *program, const char *about,
 	argc -= optind;
 	argv += optind;
 	optind = 0; /* a fresh getopt scan for the subcommand */
+	command_name = cmd->name;
 	return cmd->run(&g, argc, argv);
 }
 

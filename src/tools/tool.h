@@ -5,6 +5,7 @@
 #ifndef P11MAIL_TOOL_H
 #define P11MAIL_TOOL_H
 
+#include <getopt.h>
 #include <stdio.h>
 
 #include "p11mail.h"
@@ -53,9 +54,29 @@ void tool_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Prints "PROGRAM: warning: message" on stderr. */
 void tool_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
-/* Prints a usage error and returns TOOL_EXIT_USAGE. */
+/*
+ * Prints a usage error, "PROGRAM COMMAND: message" and "Try 'PROGRAM
+ * COMMAND --help'." on stderr (without COMMAND before one runs), and
+ * returns TOOL_EXIT_USAGE.
+ */
 int tool_usage_error(const char *fmt, ...)
         __attribute__((format(printf, 1, 2)));
+
+/* What tool_getopt returns for an option error it has printed. */
+#define TOOL_OPT_ERROR '?'
+
+/*
+ * getopt_long for a command's own options, with getopt's messages off:
+ * options and arguments may come in any order, "--" ends the options.  An
+ * unknown option, a missing or unwanted value is printed as a usage error
+ * and returns TOOL_OPT_ERROR (exit with TOOL_EXIT_USAGE); otherwise returns
+ * as getopt_long does.  shortopts does not start with '+', '-' or ':'.
+ */
+int tool_getopt(int argc, char **argv, const char *shortopts,
+                const struct option *longopts);
+
+/* Writes s on stdout as a JSON string, quoted and escaped. */
+void tool_json_string(const char *s);
 
 /* Maps a library status to an exit status (TOOL_EXIT_FAILURE mostly). */
 int tool_exit_status(enum p11mail_status status);
