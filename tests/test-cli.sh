@@ -79,6 +79,12 @@ for c in version discover sign verify encrypt decrypt send sendmail fetch \
     "p11mail $c: unknown option '--no-such-option'" "p11mail $c" \
     "$P" "$c" arg --no-such-option
 done
+# trust parses its options with getopt's own messages, which stay on.
+"$P" trust --bogus >/dev/null 2>"$W/t.err" </dev/null; rc=$?
+if [ "$rc" = 2 ] && grep -q -- "--bogus" "$W/t.err"; then
+  pass "trust: an unknown option is still named"
+else fail "trust: an unknown option is still named (status $rc)"
+  sed 's/^/#   /' "$W/t.err" | head -5; fi
 usage "doctor: an argument" "p11mail doctor: unexpected argument 'extra'" \
   "p11mail doctor" "$P" doctor extra
 usage "inbox: an argument" "p11mail inbox: unexpected argument 'x'" \

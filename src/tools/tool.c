@@ -278,6 +278,7 @@ int tool_main(const char *program, const char *about,
 	argc -= optind;
 	argv += optind;
 	optind = 0; /* a fresh getopt scan for the subcommand */
+	opterr = 1; /* a command calling getopt_long itself keeps its words */
 	command_name = cmd->name;
 	return cmd->run(&g, argc, argv);
 }
