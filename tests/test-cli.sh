@@ -63,6 +63,8 @@ usage "an option of another command is named by its long name" \
   "p11mail verify" "$P" verify -k x
 usage "an unknown short option" "p11mail sendmail: unknown option '-Q'" \
   "p11mail sendmail" "$P" sendmail -Q bob@south-lab.test
+usage "a short option that is not ASCII is not echoed" \
+  "p11mail sign: unknown option" "p11mail sign" "$P" sign "-$(printf '\303')"
 usage "certs --days without its value" \
   "p11mail certs: option '--days' needs a value" "p11mail certs" \
   "$P" certs check --days

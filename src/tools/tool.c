@@ -103,7 +103,7 @@ static void option_error(int c, int argc, char **argv,
 		/* Without its value, which may be anything. */
 		tool_usage_error("unknown option '%.*s'",
 		                 (int)strcspn(arg, "="), arg);
-	else if (!isprint(optopt))
+	else if (optopt <= 0 || optopt > 0x7e || !isprint(optopt))
 		tool_usage_error("unknown option");
 	else if (c == ':')
 		tool_usage_error("option '-%c' needs a value", optopt);

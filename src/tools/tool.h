@@ -70,7 +70,8 @@ int tool_usage_error(const char *fmt, ...)
  * options and arguments may come in any order, "--" ends the options.  An
  * unknown option, a missing or unwanted value is printed as a usage error
  * and returns TOOL_OPT_ERROR (exit with TOOL_EXIT_USAGE); otherwise returns
- * as getopt_long does.  shortopts does not start with '+', '-' or ':'.
+ * as getopt_long does.  shortopts may start with '+' to stop at the first
+ * argument (the dispatcher, before the command name), not with '-' or ':'.
  */
 int tool_getopt(int argc, char **argv, const char *shortopts,
                 const struct option *longopts);
