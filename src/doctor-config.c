@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -55,42 +56,119 @@ static const char *conf(const struct doctor *d, const char *key)
 	return v != NULL && *v != '\0' ? v : NULL;
 }
 
-/* A secret file must be the user's own and unreadable by anyone else. */
-static void check_secret_file(struct doctor *d, const char *source)
+/* What a secret file holds and which key names it, for the findings. */
+struct secret_kind {
+	const char *check;   /* "token" or "account" */
+	const char *key;     /* "[token] pin-source" */
+	const char *noun;    /* "PIN file" */
+	const char *content; /* "the token PIN" */
+};
+
+static const struct secret_kind pin_kind = {"token", "[token] pin-source",
+                                            "PIN file", "the token PIN"};
+static const struct secret_kind password_kind = {
+        "account", "[account] password-source", "password file",
+        "the password"};
+
+/*
+ * 1 when the secret on the first line of the open file fd is empty (the
+ * file is empty or starts with a line end), 0 when not, -1 when it cannot
+ * be read.  Only its first byte is read, and wiped.
+ */
+static int secret_empty(int fd)
+{
+	char byte = 0;
+	ssize_t n = read(fd, &byte, 1);
+	int empty = n == 0 || (n == 1 && (byte == '\n' || byte == '\r'));
+
+	p11mail_wipe(&byte, sizeof(byte));
+	return n < 0 ? -1 : empty;
+}
+
+/*
+ * A secret file must exist, be a regular file readable by its owner only
+ * and hold the secret on its first line: p11mail refuses it otherwise.
+ */
+static void check_secret_file(struct doctor *d, const struct secret_kind *k,
+                              const char *source)
 {
 	const char *path = source;
+	unsigned int mode;
 	char next[600];
 	struct stat sb;
+	int fd, empty;
 
 	if (strncmp(path, "file:", 5) == 0)
 		path += 5;
+	snprintf(next, sizeof(next),
+	         "create %s holding %s on its first line, mode 0600 "
+	         "(chmod 600), or correct %s",
+	         path, k->content, k->key);
 	if (stat(path, &sb) != 0) {
-		doctor_add(d, DOCTOR_FAIL, "account",
-		           "write the password into that file, mode 0600",
-		           "password-source %s: %s", path, strerror(errno));
+		doctor_add(d, DOCTOR_FAIL, k->check, next, "%s %s: %s", k->noun,
+		           path, strerror(errno));
 		return;
 	}
 	if (!S_ISREG(sb.st_mode)) {
-		doctor_add(d, DOCTOR_FAIL, "account",
-		           "point password-source at a regular file",
-		           "password-source %s is not a regular file", path);
+		snprintf(next, sizeof(next), "point %s at a regular file",
+		         k->key);
+		doctor_add(d, DOCTOR_FAIL, k->check, next,
+		           "%s %s is not a regular file", k->noun, path);
 		return;
 	}
-	snprintf(next, sizeof(next), "chmod 600 %s", path);
-	if ((sb.st_mode & 077) != 0)
-		doctor_add(d, DOCTOR_FAIL, "account", next,
-		           "password file %s has mode %04o: group or others "
-		           "may read it, and p11mail refuses it",
-		           path, (unsigned int)(sb.st_mode & 07777));
-	else if (sb.st_uid != getuid())
-		doctor_add(d, DOCTOR_WARN, "account",
-		           "give the file to the user who sends mail",
-		           "password file %s belongs to user %u, not to you",
+	mode = (unsigned int)(sb.st_mode & 07777);
+	if ((sb.st_mode & 077) != 0) {
+		snprintf(next, sizeof(next), "chmod 600 %s", path);
+		doctor_add(d, DOCTOR_FAIL, k->check, next,
+		           "%s %s has mode %04o: group or others may read it, "
+		           "and p11mail refuses it",
+		           k->noun, path, mode);
+		return;
+	}
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0) {
+		doctor_add(d, DOCTOR_FAIL, k->check,
+		           "give the file to the user who runs p11mail, mode "
+		           "0600",
+		           "%s %s: %s", k->noun, path, strerror(errno));
+		return;
+	}
+	empty = secret_empty(fd);
+	close(fd);
+	snprintf(next, sizeof(next), "write %s on the first line of %s",
+	         k->content, path);
+	if (empty != 0) {
+		doctor_add(d, DOCTOR_FAIL, k->check, next, "%s %s %s", k->noun,
+		           path,
+		           empty > 0 ? "is empty: its first line holds no "
+		                       "secret"
+		                     : "cannot be read");
+		return;
+	}
+	if (sb.st_uid != getuid())
+		doctor_add(d, DOCTOR_WARN, k->check,
+		           "give the file to the user who runs p11mail",
+		           "%s %s belongs to user %u, not to you", k->noun,
 		           path, (unsigned int)sb.st_uid);
 	else
-		doctor_add(d, DOCTOR_OK, "account", NULL,
-		           "password file %s is private (mode %04o)", path,
-		           (unsigned int)(sb.st_mode & 07777));
+		doctor_add(d, DOCTOR_OK, k->check, NULL,
+		           "%s %s is private (mode %04o)", k->noun, path, mode);
+}
+
+void doctor_check_pin_source(struct doctor *d)
+{
+	const char *source;
+	size_t before = d->count;
+
+	if (d->cfg == NULL)
+		return;
+	/* Without it the PIN is asked for when needed. */
+	source = p11mail_config_get(d->cfg, "token", "pin-source");
+	if (source == NULL || *source == '\0')
+		return;
+	check_secret_file(d, &pin_kind, source);
+	d->pin_file_bad = d->count > before &&
+	                  d->findings[d->count - 1].level == DOCTOR_FAIL;
 }
 
 static void check_smtp(struct doctor *d)
@@ -170,7 +248,7 @@ void doctor_check_account(struct doctor *d)
 	check_fetch(d);
 	check_ca_file(d);
 	if (source != NULL)
-		check_secret_file(d, source);
+		check_secret_file(d, &password_kind, source);
 	else if (user != NULL)
 		doctor_add(d, DOCTOR_FAIL, "account",
 		           "set [account] password-source = file:PATH (a file "

@@ -336,6 +336,8 @@ static char *pin_source(const struct doctor *d, const char *key_uri)
 static int pin_read(struct doctor *d, struct doctor_p11 *p11, const char *who,
                     const char *source, const char *label)
 {
+	const char *conf_source =
+	        p11mail_config_get(d->cfg, "token", "pin-source");
 	char src[4096];
 
 	if (source == NULL) {
@@ -344,6 +346,10 @@ static int pin_read(struct doctor *d, struct doctor_p11 *p11, const char *who,
 		           "%s: no PIN source to log in to %s", who, label);
 		return -1;
 	}
+	/* the PIN-file finding already says what to do */
+	if (d->pin_file_bad && conf_source != NULL &&
+	    strcmp(source, conf_source) == 0)
+		return -1;
 	snprintf(src, sizeof(src), "%s%s",
 	         strncmp(source, "file:", 5) == 0 ? "" : "file:", source);
 	if (p11mail_secret_read(src, &p11->pin) != P11MAIL_OK) {

@@ -37,6 +37,7 @@ static void run_checks(struct doctor *d,
 
 	doctor_check_config(d, options->config_path, &cfg);
 	p11 = doctor_check_tokens(d);
+	doctor_check_pin_source(d);
 	st = p11mail_store_dir(cfg, options->store_dir, 0, &dir);
 	if (st == P11MAIL_OK)
 		doctor_check_store(d, p11, dir);

@@ -30,8 +30,9 @@ struct doctor {
 	struct doctor_finding *findings;
 	size_t count;
 	size_t room;
-	int nomem; /* a finding was lost for want of memory */
-	int login; /* identities: log in to see private keys */
+	int nomem;        /* a finding was lost for want of memory */
+	int login;        /* identities: log in to see private keys */
+	int pin_file_bad; /* [token] pin-source failed its check */
 	int64_t now;
 	const struct p11mail_config *cfg; /* NULL when it did not load */
 	const char *config_path;          /* the file in use, or NULL */
@@ -106,6 +107,12 @@ void doctor_check_store(struct doctor *d, struct doctor_p11 *p11,
  */
 void doctor_check_config(struct doctor *d, const char *path,
                          struct p11mail_config **cfg);
+
+/*
+ * Checks the PIN file of [token] pin-source as the token core reads it:
+ * present, a regular file, readable by its owner only, not empty.
+ */
+void doctor_check_pin_source(struct doctor *d);
 
 /* Checks the [account] settings and the password file's mode. */
 void doctor_check_account(struct doctor *d);

@@ -106,6 +106,51 @@ run "an invalid configuration fails with its line" 1 \
   "^FAIL config   the configuration is invalid: .*bad.conf:2" \
   "$P" --config "$W/bad.conf" doctor
 
+# --- the PIN file of [token] pin-source -----------------------------------
+# Every sign and decrypt reads it: doctor fails what the token core refuses.
+run "healthy: the PIN file is private" 0 \
+  "^ok   token    PIN file $ALICE_PIN_FILE is private \(mode 0600\)" "$P" doctor
+# pinconf FILE: the configuration with [token] pin-source = file:FILE.
+pinconf() {
+  sed "s|^pin-source = .*|pin-source = file:$1|" "$W/p11mail.conf" >"$W/pin.conf"
+}
+pinconf "$W/no-pin"
+run "a missing PIN file fails with the step to create it" 1 \
+  "^FAIL token    PIN file $W/no-pin: .* -- next: create $W/no-pin holding the token PIN on its first line, mode 0600" \
+  "$P" --config "$W/pin.conf" doctor
+run "a missing PIN file: --login fails on it once" 1 \
+  "findings: .* 1 FAIL\$" "$P" --config "$W/pin.conf" doctor --login
+cp "$ALICE_PIN_FILE" "$W/pin"
+chmod 640 "$W/pin"
+pinconf "$W/pin"
+run "a PIN file group can read fails with chmod 600" 1 \
+  "^FAIL token    PIN file $W/pin has mode 0640: group or others may read it, and p11mail refuses it -- next: chmod 600 $W/pin\$" \
+  "$P" --config "$W/pin.conf" doctor
+chmod 604 "$W/pin"
+run "a PIN file others can read fails" 1 \
+  "^FAIL token    PIN file $W/pin has mode 0604: .* -- next: chmod 600 $W/pin\$" \
+  "$P" --config "$W/pin.conf" doctor
+no_line "the PIN is not shown" "$ALICE_PIN"
+: >"$W/pin"
+chmod 600 "$W/pin"
+run "an empty PIN file fails" 1 \
+  "^FAIL token    PIN file $W/pin is empty: .* -- next: write the token PIN on the first line of $W/pin\$" \
+  "$P" --config "$W/pin.conf" doctor
+printf '\n%s\n' "$ALICE_PIN" >"$W/pin"
+run "a PIN file whose first line is empty fails" 1 \
+  "^FAIL token    PIN file $W/pin is empty" "$P" --config "$W/pin.conf" doctor
+no_line "a PIN on the second line is not shown" "$ALICE_PIN"
+mkdir -p "$W/pindir"
+pinconf "$W/pindir"
+run "a directory as the PIN file fails" 1 \
+  "^FAIL token    PIN file $W/pindir is not a regular file -- next: point \[token\] pin-source at a regular file" \
+  "$P" --config "$W/pin.conf" doctor
+printf '%s\n' "$ALICE_PIN" >"$W/pin"
+pinconf "$W/pin"
+run "a private PIN file with the PIN: --login passes, exit 0" 0 \
+  "^ok   token    PIN file $W/pin is private" "$P" --config "$W/pin.conf" doctor --login
+no_line "a private PIN file: no FAIL" "^FAIL "
+
 # --- modules and tokens ------------------------------------------------
 conf "$W/no-such-module.so"
 run "a missing module fails" 1 \
@@ -229,6 +274,11 @@ run "a password file readable by others fails" 1 \
   "$P" doctor
 no_line "the password is still not shown" "$PW_SECRET"
 chmod 600 "$W/password"
+: >"$W/password"
+run "an empty password file fails" 1 \
+  "^FAIL account  password file $W/password is empty: .* -- next: write the password on the first line of $W/password\$" \
+  "$P" doctor
+printf '%s' "$PW_SECRET" >"$W/password"
 grep -v '^imap-host' "$W/p11mail.conf" >"$W/noimap.conf"
 run "no IMAP or POP3 server warns" 0 "^warn account  no IMAP or POP3 server" \
   "$P" --config "$W/noimap.conf" doctor
