@@ -85,6 +85,20 @@ run "usage: the unknown option is named" 2 \
 if cmp -s "$W/json" "$W/json-after"; then pass "doctor --json is --json doctor"
 else fail "doctor --json is --json doctor"; diff "$W/json" "$W/json-after" | head -5; fi
 
+# --quiet, before or after the command name: only warn and FAIL lines.
+chmod 644 "$W/password"
+run "doctor --quiet: the FAIL line and the count" 1 \
+  "^[0-9]+ findings: [0-9]+ ok, 0 warn, 1 FAIL\$" "$P" doctor --quiet
+no_line "doctor --quiet: no ok line" "^ok "
+grep -q "^FAIL account  password file" "$W/last.out" &&
+  pass "doctor --quiet: the FAIL line is printed" ||
+  fail "doctor --quiet: the FAIL line is printed"
+cp "$W/last.out" "$W/quiet-after"
+"$P" --quiet doctor >"$W/quiet-before" 2>&1
+if cmp -s "$W/quiet-before" "$W/quiet-after"; then pass "doctor -q is -q doctor"
+else fail "doctor -q is -q doctor"; diff "$W/quiet-before" "$W/quiet-after" | head -5; fi
+chmod 600 "$W/password"
+
 # NSS softokn: two tokens of one serial, told apart by label; init-args.
 printf '[token]\nmodule = %s\ninit-args = %s\npin-source = file:%s\n' \
   "$NSS_MODULE" "$NSS_INIT_ARGS" "$NSS_PIN_FILE" >"$W/nss.conf"

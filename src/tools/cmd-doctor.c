@@ -15,14 +15,15 @@
 int cmd_doctor(const struct tool_globals *g, int argc, char **argv);
 
 static const char doctor_help[] =
-        "Usage: p11mail doctor [--login] [--json]\n"
+        "Usage: p11mail doctor [--login] [--json] [--quiet]\n"
         "Checks this workstation: configuration, PKCS#11 modules, tokens "
         "and their PIN\nstate, identities and their keys, anchors, the "
         "store, the certificate cache\nand the mail account.  Prints one "
         "line per finding (ok, warn or FAIL) with the\nnext step to take.\n"
-        "  --login   log in to the tokens (with [token] pin-source) to see "
-        "private keys\n"
-        "  --json    a machine-readable report on stdout\n"
+        "      --login  log in to the tokens (with [token] pin-source) to "
+        "see\n               private keys\n"
+        "      --json   a machine-readable report on stdout\n"
+        "  -q, --quiet  only the warn and FAIL lines, and the count\n"
         "Exit status: 0 nothing failed, 1 something failed, 2 usage.\n";
 
 static const char *level_name[] = {"ok", "warn", "FAIL"};
@@ -98,7 +99,7 @@ static void print_text(const struct tool_globals *g,
 
 /* Prints the report; returns the number of failures. */
 static size_t print_report(const struct tool_globals *g,
-                           const p11mail_doctor_report *r, int json)
+                           const p11mail_doctor_report *r)
 {
 	struct p11mail_doctor_finding f;
 	size_t n = p11mail_doctor_count(r), warns = 0, fails = 0;
@@ -109,7 +110,7 @@ static size_t print_report(const struct tool_globals *g,
 		warns += f.level == P11MAIL_DOCTOR_WARN;
 		fails += f.level == P11MAIL_DOCTOR_FAIL;
 	}
-	if (json)
+	if (g->json)
 		print_json(r, warns, fails);
 	else
 		print_text(g, r, warns, fails);
@@ -123,19 +124,23 @@ int cmd_doctor(const struct tool_globals *g, int argc, char **argv)
 	static const struct option options[] = {
 	        {"login", no_argument, NULL, 'l'},
 	        {"json", no_argument, NULL, 'j'},
+	        {"quiet", no_argument, NULL, 'q'},
 	        {"help", no_argument, NULL, 'h'},
 	        {NULL, 0, NULL, 0}};
 	struct p11mail_doctor_options opts = {g->config, g->store, 0};
 	p11mail_doctor_report *report = NULL;
+	struct tool_globals gl = *g;
 	enum p11mail_status st;
-	int opt, json = g->json, rc;
+	int opt, rc;
 	size_t fails;
 
-	while ((opt = tool_getopt(argc, argv, "ljh", options)) != -1) {
+	while ((opt = tool_getopt(argc, argv, "ljqh", options)) != -1) {
 		if (opt == 'l') {
 			opts.login = 1;
 		} else if (opt == 'j') {
-			json = 1;
+			gl.json = 1;
+		} else if (opt == 'q') {
+			gl.quiet = 1;
 		} else if (opt == 'h') {
 			fputs(doctor_help, stdout);
 			return TOOL_EXIT_OK;
@@ -152,7 +157,7 @@ int cmd_doctor(const struct tool_globals *g, int argc, char **argv)
 		           p11mail_strerror(st));
 		return TOOL_EXIT_FAILURE;
 	}
-	fails = print_report(g, report, json);
+	fails = print_report(&gl, report);
 	rc = fails != 0 || p11mail_doctor_incomplete(report) ? TOOL_EXIT_FAILURE
 	                                                     : TOOL_EXIT_OK;
 	p11mail_doctor_report_free(report);
