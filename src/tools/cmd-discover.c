@@ -217,6 +217,7 @@ static int discover_report(const char *address,
 	const struct p11mail_candidate *chosen =
 	        p11mail_discovery_chosen(result);
 	size_t n = p11mail_discovery_count(result);
+	size_t failures = p11mail_discovery_failures(result);
 
 	if (o->json)
 		print_json(address, result);
@@ -228,15 +229,19 @@ static int discover_report(const char *address,
 			tool_error("no usable certificate for %s (remembered "
 			           "from an earlier lookup)",
 			           address);
+		else if (n == 1)
+			tool_error("no usable certificate for %s: the only "
+			           "candidate was skipped (see the reason)",
+			           address);
 		else if (n > 0)
 			tool_error("no usable certificate for %s: all %zu "
 			           "candidates were skipped (see the reasons)",
 			           address, n);
-		else if (p11mail_discovery_failures(result) > 0)
+		else if (failures > 0)
 			tool_error("no certificate found for %s, and %zu "
-			           "lookup(s) failed: check the DNS server and "
+			           "lookup%s failed: check the DNS server and "
 			           "the network",
-			           address, p11mail_discovery_failures(result));
+			           address, failures, failures == 1 ? "" : "s");
 		else
 			tool_error("no certificate published for %s in DNS "
 			           "or LDAP; exchange signed mail instead",
