@@ -200,6 +200,17 @@ run "inbox --json: a missing Maildir is an error too" 1 \
   "$P" inbox --json --maildir "$W/no-such-maildir"
 [ ! -e "$W/no-such-maildir" ] && pass "inbox does not make the Maildir" ||
   fail "inbox does not make the Maildir"
+# Without an [account] section, and quiet: --maildir alone decides.
+: >"$W/empty.conf"
+run "inbox --maildir, no [account]: a missing Maildir is an error" 1 \
+  "$P" --config "$W/empty.conf" -q inbox --maildir="$W/no-such-maildir"
+grep -q "no Maildir at $W/no-such-maildir" "$W/r.err" &&
+  ! grep -q "no messages" "$W/r.err" && [ ! -s "$W/r.out" ] &&
+  pass "inbox --maildir, no [account]: the missing Maildir is named" ||
+  fail "inbox --maildir, no [account]: the missing Maildir is named"
+usage "inbox: an empty --maildir" \
+  "p11mail inbox: --maildir wants a directory, not an empty name" \
+  "p11mail inbox" "$P" inbox --maildir ""
 run "inbox: a file as the Maildir is an error" 1 \
   "$P" inbox --maildir "$W/msg.eml"
 grep -q "not a directory" "$W/r.err" && pass "inbox: a file: said so" ||

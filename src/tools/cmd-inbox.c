@@ -198,6 +198,9 @@ int cmd_inbox(const struct tool_globals *g, int argc, char **argv)
 	if (optind < argc)
 		return tool_usage_error("unexpected argument '%s'",
 		                        argv[optind]);
+	if (maildir != NULL && *maildir == '\0')
+		return tool_usage_error("--maildir wants a directory, not an "
+		                        "empty name");
 
 	st = p11mail_account_open(g->config, g->store, &cfg, &acct);
 	if (st == P11MAIL_OK && maildir != NULL)
