@@ -15,6 +15,7 @@
 
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/params.h>
 
@@ -39,6 +40,7 @@ struct p11prov_ctx {
 	char *pinentry;
 	tok_pin_fn app_pin_fn;
 	void *app_pin_arg;
+	int in_library; /* configured by libp11mail (p11prov_configure) */
 	int allow_prompt;
 	enum tok_auth_policy auth_policy;
 	int wait_seconds;
@@ -143,13 +145,34 @@ static int pin_from_file(const char *source, char *buf, size_t size)
 	return len > 0 ? 0 : -1;
 }
 
-/* Asks OpenSSL's passphrase callback of this thread for the PIN. */
+/*
+ * True when the error OpenSSL's passphrase callback just queued says it
+ * has no way to ask: the application opened the store without a UI method
+ * or passphrase callback of its own.
+ */
+static int callback_cannot_ask(void)
+{
+	const char *data = NULL;
+	int flags = 0;
+	unsigned long e = ERR_peek_last_error_data(&data, &flags);
+
+	return e != 0 && ERR_GET_LIB(e) == ERR_LIB_CRYPTO &&
+	       ERR_GET_REASON(e) == ERR_R_PASSED_INVALID_ARGUMENT &&
+	       (flags & ERR_TXT_STRING) && data != NULL &&
+	       strstr(data, "No password method") != NULL;
+}
+
+/*
+ * Asks OpenSSL's passphrase callback of this thread for the PIN; returns
+ * TOK_PIN_ASK_NEXT, without the callback's error, when it cannot ask.
+ */
 static int pin_from_callback(const struct tok_pin_request *req, char *buf,
                              size_t size)
 {
 	char info[256];
 	OSSL_PARAM params[2];
 	size_t len = 0;
+	int ok;
 
 	snprintf(info, sizeof(info), "%s%s%s",
 	         req->key_label != NULL ? req->key_label : "",
@@ -158,7 +181,15 @@ static int pin_from_callback(const struct tok_pin_request *req, char *buf,
 	params[0] = OSSL_PARAM_construct_utf8_string(OSSL_PASSPHRASE_PARAM_INFO,
 	                                             info, 0);
 	params[1] = OSSL_PARAM_construct_end();
-	if (!pw_cb(buf, size - 1, &len, params, pw_arg) || len == 0) {
+	ERR_set_mark();
+	ok = pw_cb(buf, size - 1, &len, params, pw_arg);
+	if (!ok && callback_cannot_ask()) {
+		ERR_pop_to_mark();
+		p11mail_wipe(buf, size);
+		return TOK_PIN_ASK_NEXT;
+	}
+	ERR_clear_last_mark();
+	if (!ok || len == 0) {
 		p11mail_wipe(buf, size);
 		return -1;
 	}
@@ -169,7 +200,10 @@ static int pin_from_callback(const struct tok_pin_request *req, char *buf,
 /*
  * The PIN source of the token core: the configured pin-source file, then
  * the callback libp11mail's application gave, then OpenSSL's passphrase
- * callback (which OpenSSL passes even when it has no way to ask).
+ * callback (which OpenSSL passes even when it has no way to ask).  When
+ * none of them can ask, the token core goes on to the terminal and the
+ * pinentry program.  Inside libp11mail, which opens its stores without a
+ * UI method, OpenSSL's callback could only fail and is not called.
  */
 static int provider_pin_fn(void *arg, const struct tok_pin_request *req,
                            char *buf, size_t size)
@@ -182,9 +216,9 @@ static int provider_pin_fn(void *arg, const struct tok_pin_request *req,
 		return pin_from_file(ctx->pin_source, buf, size);
 	if (ctx->app_pin_fn != NULL)
 		return ctx->app_pin_fn(ctx->app_pin_arg, req, buf, size);
-	if (pw_cb != NULL)
+	if (pw_cb != NULL && !ctx->in_library)
 		return pin_from_callback(req, buf, size);
-	return -1;
+	return TOK_PIN_ASK_NEXT;
 }
 
 tok_core *p11prov_core(struct p11prov_ctx *ctx)
@@ -203,6 +237,11 @@ tok_core *p11prov_core(struct p11prov_ctx *ctx)
 		opts.auth_policy = ctx->auth_policy;
 		opts.wait_seconds = ctx->wait_seconds;
 		ctx->core_rv = tok_core_new(&opts, &ctx->core);
+		if (ctx->core_rv == CKR_OK)
+			p11m_trace("provider", "token core made (module %s)",
+			           ctx->module_path != NULL
+			                   ? ctx->module_path
+			                   : "from the p11-kit registry");
 	}
 	core = ctx->core;
 	pthread_mutex_unlock(&ctx->lock);
@@ -288,6 +327,7 @@ int p11prov_configure(struct p11prov_ctx *ctx, const struct tok_options *opts)
 		goto out;
 	ctx->app_pin_fn = opts->pin_fn;
 	ctx->app_pin_arg = opts->pin_arg;
+	ctx->in_library = 1;
 	ctx->allow_prompt = opts->allow_prompt;
 	ctx->auth_policy = opts->auth_policy;
 	ctx->wait_seconds = opts->wait_seconds;
@@ -498,9 +538,8 @@ int p11prov_init(const OSSL_CORE_HANDLE *handle, const OSSL_DISPATCH *in,
 		provider_teardown(ctx);
 		return 0;
 	}
-	p11m_trace("provider", "initialised (module %s)",
-	           ctx->module_path != NULL ? ctx->module_path
-	                                    : "from p11-kit");
+	/* libp11mail may choose the module later: named when the core is. */
+	p11m_trace("provider", "initialised");
 	*out = provider_functions;
 	*provctx = ctx;
 	return 1;

@@ -240,7 +240,10 @@ void tok_pin_free(unsigned char *pin, size_t len);
 /* Reads the first line of a pin-source file (file:PATH or PATH). */
 CK_RV tok_pin_from_file(const char *source, char *buf, size_t size);
 
-/* Asks on /dev/tty with echo off; CKR_FUNCTION_CANCELED without a tty. */
+/*
+ * Asks on /dev/tty with echo off; CKR_DEVICE_ERROR without a terminal,
+ * CKR_FUNCTION_CANCELED when the answer is empty or cut by end of input.
+ */
 CK_RV tok_pin_from_tty(const struct tok_pin_request *req, char *buf,
                        size_t size);
 

@@ -200,19 +200,29 @@ static CK_RV pin_from_uri(const struct tok_pin_src *pins, char *buf,
 	return CKR_OK;
 }
 
-/* The sources that ask someone: callback, terminal, pinentry. */
+/*
+ * The sources that ask someone: the application's callback, then, when it
+ * has no way to ask, the terminal (when there is one and prompting is
+ * allowed) and the pinentry program.  A source that was asked and got no
+ * PIN ends the search: nobody is asked twice.
+ */
 static CK_RV pin_from_person(tok_core *core, const struct tok_pin_request *req,
                              char *buf, size_t size)
 {
 	CK_RV rv;
+	int r;
 
 	if (core->opts.pin_fn != NULL) {
-		if (core->opts.pin_fn(core->opts.pin_arg, req, buf, size) != 0)
-			return CKR_FUNCTION_CANCELED;
+		r = core->opts.pin_fn(core->opts.pin_arg, req, buf, size);
 		/* A full buffer may hold a PIN cut short: never send that. */
-		if (strnlen(buf, size) >= size - 1)
+		if (r == 0 && strnlen(buf, size) >= size - 1)
 			return CKR_PIN_LEN_RANGE;
-		return CKR_OK;
+		if (r == 0)
+			return CKR_OK;
+		if (r != TOK_PIN_ASK_NEXT)
+			return CKR_FUNCTION_CANCELED;
+		/* Nobody was asked: whatever the callback wrote is no PIN. */
+		p11mail_wipe(buf, size);
 	}
 	if (core->opts.allow_prompt) {
 		rv = tok_pin_from_tty(req, buf, size);

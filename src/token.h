@@ -32,10 +32,14 @@ struct tok_pin_request {
 /*
  * Asks the application for a PIN.  Writes at most size - 2 bytes and a NUL
  * to buf and returns 0, or returns -1 when the user gave none.  A PIN that
- * fills the buffer may have been cut short and is refused.
+ * fills the buffer may have been cut short and is refused.  Returns
+ * TOK_PIN_ASK_NEXT when the application has no way to ask anybody: the
+ * core then asks on the terminal or through the pinentry program.
  */
 typedef int (*tok_pin_fn)(void *arg, const struct tok_pin_request *req,
                           char *buf, size_t size);
+
+#define TOK_PIN_ASK_NEXT 1
 
 /* What to do before each use of a CKA_ALWAYS_AUTHENTICATE key. */
 enum tok_auth_policy {

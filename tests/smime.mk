@@ -30,3 +30,8 @@ EXTRA_DIST += tests/test-smime-api.sh
 # and verify with the workstation store.
 TESTS += tests/test-smime-stream.sh tests/test-smime-store.sh
 EXTRA_DIST += tests/test-smime-stream.sh tests/test-smime-store.sh
+
+# The PIN asked on the terminal or through a pinentry program when the
+# configuration names no pin-source.
+TESTS += tests/test-pin-prompt.sh
+EXTRA_DIST += tests/test-pin-prompt.sh
