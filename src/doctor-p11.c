@@ -354,9 +354,19 @@ static int pin_read(struct doctor *d, struct doctor_p11 *p11, const char *who,
 	         strncmp(source, "file:", 5) == 0 ? "" : "file:", source);
 	if (p11mail_secret_read(src, &p11->pin) != P11MAIL_OK) {
 		doctor_add(d, DOCTOR_FAIL, "identity",
-		           "make the PIN file readable by you only (chmod 600)",
+		           "make it a regular file readable by you only "
+		           "(chmod 600) that holds the PIN on its first line",
 		           "%s: the PIN source %s cannot be used: %s", who,
 		           source, d->last_log);
+		return -1;
+	}
+	/* an empty PIN would only cost the token a try */
+	if (p11->pin[0] == '\0') {
+		doctor_add(d, DOCTOR_FAIL, "identity",
+		           "write the PIN on the first line of that file",
+		           "%s: the PIN source %s holds no PIN", who, source);
+		p11mail_secret_free(p11->pin);
+		p11->pin = NULL;
 		return -1;
 	}
 	return 0;
