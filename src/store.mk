@@ -15,7 +15,8 @@ src_p11mail_certinstall_SOURCES = src/certinstall/main.c \
 	src/certinstall/ci.h src/certinstall/ci-common.c \
 	src/certinstall/ci-install.c src/certinstall/ci-import.c \
 	src/certinstall/ci-anchor.c src/certinstall/ci-list.c \
-	src/certinstall/ci-keygen.c src/libctx.c src/libctx.h
+	src/certinstall/ci-keygen.c src/libctx.c src/libctx.h \
+	src/certcheck.c src/certcheck.h
 src_p11mail_certinstall_CFLAGS = $(AM_CFLAGS) $(DEP_CFLAGS)
 src_p11mail_certinstall_LDADD = src/libp11tool.la src/libp11store.la \
 	engine/libp11prov.la src/libp11token.la src/libp11common.la \

@@ -97,6 +97,27 @@ run "an expired certificate is refused" 1 "has expired" \
   "$CI" install "$BAD_EXPIRED_CERT" --token "$T"
 run "a file without a certificate is refused" 1 "holds no certificate" \
   "$CI" install "$ALICE_PIN_FILE" --token "$T"
+run "a missing certificate file is named with the reason" 1 \
+  "cannot read $W/nonexist.pem: No such file or directory" \
+  "$CI" install "$W/nonexist.pem" --token "$T"
+run "a certificate not yet valid is refused" 1 "not yet valid" \
+  "$CI" install "$BAD_NOTYET_CERT" --token "$T"
+run "a certificate without emailProtection is refused with the reason" 1 \
+  "cannot serve S/MIME.*emailProtection" \
+  "$CI" install "$BAD_EKU_CERT" --token "$T"
+run "an unknown option is one usage line" 2 \
+  "^p11mail-certinstall install: unknown option '--x'$" \
+  "$CI" install --x "$ALICE_RSA_CERT"
+out=$("$CI" install --x "$ALICE_RSA_CERT" 2>&1)
+[ "$out" = "p11mail-certinstall install: unknown option '--x'
+Try 'p11mail-certinstall install --help'." ] &&
+  pass "an unknown option: the option, then where to look, nothing else" ||
+  fail "unknown option output: $out"
+run "--system with --store is a usage error" 2 \
+  "--system and --store name different stores" \
+  "$CI" --store "$W/other" list --system
+[ ! -e "$W/other" ] && pass "the refused --system --store created nothing" ||
+  fail "--system --store created $W/other"
 
 # import: bad files and passwords fail before anything is written.
 printf 'pfx-secret' >"$W/pass"; chmod 600 "$W/pass"
@@ -124,6 +145,12 @@ if "$CI" import "$W/dave.p12" --token "$T" --password-source pfx-secret 2>&1 |
 else pass "the refused secret is not echoed"; fi
 run "without a terminal or source the password is not asked" 1 \
   "password-source" "$CI" import "$W/dave.p12" --token "$T"
+out=$("$CI" import "$W/nonexist.p12" --token "$T" </dev/null 2>&1); rc=$?
+if [ $rc = 1 ] && printf '%s\n' "$out" |
+     grep -q "cannot read $W/nonexist.p12: No such file or directory" &&
+   ! printf '%s' "$out" | grep -q password; then
+  pass "a missing PKCS#12 file is named before any password is asked"
+else fail "import of a missing file: status $rc: $out"; fi
 [ "$(objects)" = "$before" ] && pass "failed imports left no token object" ||
   fail "token objects changed: $before -> $(objects)"
 "$CI" list | grep -q dave@ && fail "failed imports left no store row" ||
@@ -242,8 +269,37 @@ pin_count_low() {
                    END { exit n ? 0 : 1 }'
 }
 login_calls() { grep -c "pkcs11: C_Login -> $1" "$W/trace"; }
+# Alice's configuration gives alice's PIN: bob's token, which shows only
+# bob's certificates, is never given it, found by search or named.
+rm -f "$W/trace"
+P11MAIL_DEBUG="$W/trace" run "alice's PIN is not tried on bob's token" 1 \
+  "shows certificates for bob@south-lab.test, not for alice@north-clinic.test" \
+  "$CI" --store "$W/store-bob2" install "$BOB_EC_CERT"
+[ "$(login_calls '')" = 0 ] && pass "no login at all for bob's certificate" ||
+  fail "logins: $(grep 'C_Login' "$W/trace" | sed 's/.*: //' | tr '\n' ' ')"
+rm -f "$W/trace"
+P11MAIL_DEBUG="$W/trace" run "nor when --token names bob's token" 1 \
+  "not tried on another person's token" \
+  "$CI" --store "$W/store-bob2" install "$BOB_RSA_CERT" \
+  --token "pkcs11:serial=$BOB_TOKEN_SERIAL"
+[ "$(login_calls '')" = 0 ] && pass "no login on the named token either" ||
+  fail "logins: $(grep 'C_Login' "$W/trace" | sed 's/.*: //' | tr '\n' ' ')"
+pin_count_low "$BOB_TOKEN_LABEL" && fail "bob's token was given alice's PIN" ||
+  pass "bob's PIN count is untouched"
+[ ! -e "$W/store-bob2/store.db" ] ||
+  ! "$CI" --store "$W/store-bob2" list | grep -q bob@ &&
+  pass "nothing recorded for the refused install" ||
+  fail "bob recorded in store-bob2"
+# A configuration whose PIN is bob's, with alice's address: the person
+# says that PIN is this token's.
 sed "s|^pin-source = .*|pin-source = file:$BOB_PIN_FILE|" "$W/p11mail.conf" \
-  >"$W/bob.conf"
+  >"$W/mixed.conf"
+run "--use-configured-pin gives the configured PIN to the token" 0 \
+  "bob@south-lab.test: identity recorded" \
+  "$CI" --config "$W/mixed.conf" --store "$W/store-bob2" install \
+  "$BOB_RSA_CERT" --use-configured-pin
+sed "s|^pin-source = .*|pin-source = file:$BOB_PIN_FILE|; s|^address = .*|address = bob@south-lab.test|" \
+  "$W/p11mail.conf" >"$W/bob.conf"
 rm -f "$W/trace"
 P11MAIL_DEBUG="$W/trace" run "install without --token logs in to the key's token" \
   0 "bob@south-lab.test: identity recorded" \
@@ -283,8 +339,18 @@ openssl x509 -req -in "$W/frank.csr" -CA "$CA_CERT" -CAkey "$CA_KEY" \
 run "the issued certificate installs next to the generated key" 0 \
   "frank@north-clinic.test: identity recorded" \
   "$CI" install "$W/frank.pem" --chain "$CA_CERT" --token "$T"
-run "installing it again changes nothing" 0 "nothing changed" \
-  "$CI" install "$W/frank.pem" --token "$T"
+out=$("$CI" install "$W/frank.pem" --token "$T" 2>&1); rc=$?
+[ $rc = 0 ] && [ "$out" = "frank@north-clinic.test: already installed; nothing changed" ] &&
+  pass "installing it again changes nothing and says so in one line" ||
+  fail "install again: status $rc: $out"
+# A certificate for the same key that cannot serve S/MIME never replaces
+# the token's good one.
+printf 'subjectAltName=email:frank@north-clinic.test\nkeyUsage=critical,keyCertSign\nextendedKeyUsage=codeSigning\n' >"$W/ext-bad"
+openssl x509 -req -in "$W/frank.csr" -CA "$CA_CERT" -CAkey "$CA_KEY" \
+  -CAcreateserial -days 500 -extfile "$W/ext-bad" -out "$W/frank-bad.pem" 2>/dev/null
+run "a certificate for the key that cannot serve S/MIME is refused" 1 \
+  "cannot serve S/MIME: for signing keyUsage lacks" \
+  "$CI" install "$W/frank-bad.pem" --token "$T"
 openssl x509 -req -in "$W/frank.csr" -CA "$CA_CERT" -CAkey "$CA_KEY" \
   -CAcreateserial -days 400 -extfile "$W/ext" -out "$W/frank2.pem" 2>/dev/null
 run "a renewed certificate for the same key installs" 0 \
@@ -298,9 +364,21 @@ if [ "$(count_label cert frank@north-clinic.test)" = 1 ] &&
         sed 's/.*=//; s/://g' | tr A-F a-f)" = "$(fp "$W/frank2.pem")" ]
 then pass "the token's certificate for the key is the renewed one, alone"
 else fail "frank's certificates on the token: $(count_label cert frank@north-clinic.test)"; fi
-run "installing the older one again puts it back in its place" 0 \
-  "replaced by the new one" "$CI" install "$W/frank.pem" --token "$T"
-run "and the renewed one once more" 0 "replaced by the new one" \
+run "the older one does not replace the longer valid one" 1 \
+  "valid until .*longer than this one.*--replace" \
+  "$CI" install "$W/frank.pem" --token "$T"
+rm -f "$W/frank-token.der"
+p11 --read-object --type cert --label frank@north-clinic.test \
+  -o "$W/frank-token.der" >/dev/null 2>&1
+[ "$(openssl x509 -inform DER -in "$W/frank-token.der" -noout -fingerprint -sha256 2>/dev/null |
+     sed 's/.*=//; s/://g' | tr A-F a-f)" = "$(fp "$W/frank2.pem")" ] &&
+  pass "the token keeps the longer valid certificate" ||
+  fail "the token's certificate changed"
+out=$("$CI" install "$W/frank.pem" --token "$T" --replace 2>&1); rc=$?
+[ $rc = 0 ] && [ "$out" = "frank@north-clinic.test: already recorded; the token's other certificate for this key was replaced by this one" ] &&
+  pass "with --replace the older one goes back, said in one true line" ||
+  fail "install --replace: status $rc: $out"
+run "and the renewed one once more" 0 "other certificate for this key was replaced" \
   "$CI" install "$W/frank2.pem" --token "$T"
 [ "$(count_label cert frank@north-clinic.test)" = 1 ] &&
   pass "still one certificate for frank's key" ||
@@ -353,8 +431,24 @@ run "anchor list shows the domain" 0 "for south-lab.test" "$CI" anchor list
 sfp=$(fp "$BAD_SELFSIGNED_CERT")
 run "anchor remove by fingerprint prefix" 0 "anchor removed" \
   "$CI" anchor remove "$(printf '%s' "$sfp" | cut -c1-16)"
-run "anchor remove of an unknown one fails" 1 "no anchor" \
+run "anchor remove again has nothing to remove, and says so" 0 \
+  "nothing to remove" \
   "$CI" anchor remove "$(printf '%s' "$sfp" | cut -c1-16)"
+json=$("$CI" --json anchor add "$BAD_SELFSIGNED_CERT")
+[ "$json" = "{\"fingerprint\":\"$sfp\",\"changed\":true}" ] &&
+  pass "anchor add --json gives the fingerprint as the store writes it" ||
+  fail "anchor add --json: $json"
+json=$("$CI" --json anchor remove "$(printf '%s' "$sfp" | cut -c1-16)")
+[ "$json" = "{\"fingerprint\":\"$sfp\",\"changed\":true}" ] &&
+  pass "anchor remove --json gives the whole fingerprint" ||
+  fail "anchor remove --json: $json"
+json=$("$CI" --json anchor remove "$sfp"); rc=$?
+[ $rc = 0 ] && [ "$json" = "{\"fingerprint\":\"$sfp\",\"changed\":false}" ] &&
+  pass "anchor remove --json of a removed anchor: changed false, status 0" ||
+  fail "anchor remove --json again: $rc $json"
+run "anchor add of a missing file is named with the reason" 1 \
+  "cannot read $W/nonexist.pem: No such file or directory" \
+  "$CI" anchor add "$W/nonexist.pem"
 run "anchor remove with a bad fingerprint is a usage error" 2 \
   "not a fingerprint" "$CI" anchor remove xyz
 
@@ -383,7 +477,8 @@ run "export with an unknown format is a usage error" 2 "pem, cert or ldif" \
 # remove
 run "remove forgets the identity" 0 "identity removed" \
   "$CI" remove dave@north-clinic.test
-run "removing it again fails" 1 "no identity for dave" \
+run "removing it again has nothing to remove, and says so" 0 \
+  "no identity for dave@north-clinic.test on this workstation; nothing to remove" \
   "$CI" remove dave@north-clinic.test
 
 # remove --from-token: the certificate goes, the key only when confirmed.
@@ -423,8 +518,8 @@ run "a key another identity still uses stays on the token" 0 \
   ! "$CI" list | grep -q "$(fp "$W/frank.pem")" &&
   pass "only the older identity was forgotten, the token untouched" ||
   fail "frank after remove: $before -> $(objects)"
-run "remove --from-token of an unknown identity fails" 1 "no identity for" \
-  "$CI" remove nobody@north-clinic.test --from-token
+run "remove --from-token of an unknown identity has nothing to do" 0 \
+  "nothing to remove" "$CI" remove nobody@north-clinic.test --from-token
 echo 'fail C_DestroyObject CKR_DEVICE_ERROR' >"$P11FAULTY_CONTROL"
 run "a token that refuses the deletion keeps the identity recorded" 1 \
   "cannot delete from the token" \
@@ -456,6 +551,30 @@ openssl pkcs12 -export -in "$EVE_CERT" -inkey "$EVE_KEY" \
 run "NSS softokn: import a PKCS#12 file" 0 "eve@south-lab.test: identity" \
   "$CI" --config "$W/nss.conf" --store "$W/nss-store" import "$W/eve.p12" \
   --token "$NT" --password-source "file:$W/pass" --no-anchor
+
+# Reading commands create no store: a missing one lists nothing.
+run "list of a missing store lists nothing" 0 \
+  "no identities (there is no store at $W/none/deeper)" \
+  "$CI" --store "$W/none/deeper" list
+[ "$("$CI" --store "$W/none/deeper" --json list)" = "[]" ] &&
+  pass "list --json of a missing store is []" || fail "list --json of a missing store"
+run "anchor list of a missing store lists nothing" 0 "no anchors" \
+  "$CI" --store "$W/none/deeper" anchor list
+run "export from a missing store finds nothing" 1 "no identity" \
+  "$CI" --store "$W/none/deeper" export alice@north-clinic.test
+run "remove from a missing store has nothing to remove" 0 "nothing to remove" \
+  "$CI" --store "$W/none/deeper" remove alice@north-clinic.test
+[ ! -e "$W/none" ] && pass "reading a missing store created nothing" ||
+  fail "created: $(find "$W/none")"
+if [ ! -e /var/lib/p11mail ]; then
+  out=$(env -u P11MAIL_STORE "$CI" list --system 2>&1); rc=$?
+  [ $rc = 0 ] && [ ! -e /var/lib/p11mail ] &&
+    pass "list --system without a system store creates none" ||
+    fail "list --system: status $rc: $out"
+else
+  skip "list --system without a system store creates none" \
+    "/var/lib/p11mail exists"
+fi
 
 # A store that is not ours is reported and left alone.
 mkdir -p "$W/foreign"

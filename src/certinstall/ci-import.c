@@ -26,6 +26,7 @@ struct import_args {
 	const char *password_source;
 	const char *label;
 	int no_anchor;
+	int replace;
 };
 
 /* What the file held, all owned here. */
@@ -73,12 +74,10 @@ static int read_password(const struct import_args *a, char **out)
 
 static PKCS12 *pfx_read(const char *path)
 {
-	BIO *bio = BIO_new_file(path, "rb");
+	BIO *bio = ci_open_file(path);
 	PKCS12 *p12 = NULL;
 
-	if (bio == NULL)
-		tool_error("cannot read %s", path);
-	else if ((p12 = d2i_PKCS12_bio(bio, NULL)) == NULL)
+	if (bio != NULL && (p12 = d2i_PKCS12_bio(bio, NULL)) == NULL)
 		tool_error("%s is not a PKCS#12 (PFX) file", path);
 	BIO_free(bio);
 	ERR_clear_error();
@@ -108,14 +107,12 @@ static int pfx_parse_legacy(PKCS12 *p12, const char *pass, struct pfx *out)
 	return 1;
 }
 
-/* Opens the file with the password and checks that it is usable. */
-static int pfx_open(const char *path, const char *pass, struct pfx *out)
+/* Opens the file read with the password and checks that it is usable. */
+static int pfx_open(PKCS12 *p12, const char *path, const char *pass,
+                    struct pfx *out)
 {
-	PKCS12 *p12 = pfx_read(path);
 	int rc = TOOL_EXIT_FAILURE;
 
-	if (p12 == NULL)
-		return rc;
 	if (PKCS12_mac_present(p12) && !PKCS12_verify_mac(p12, pass, -1)) {
 		tool_error("wrong password for %s", path);
 		goto out;
@@ -138,11 +135,10 @@ static int pfx_open(const char *path, const char *pass, struct pfx *out)
 		           path);
 		goto out;
 	}
-	rc = ci_check_validity(out->cert);
+	rc = ci_check_usable(out->cert);
 out:
 	if (rc != TOOL_EXIT_OK)
 		pfx_clear(out);
-	PKCS12_free(p12);
 	ERR_clear_error();
 	return rc;
 }
@@ -184,13 +180,13 @@ static void offer_anchors(struct ci *ci, STACK_OF(X509) * ca, const char *path)
 {
 	for (int i = 0; i < sk_X509_num(ca); i++) {
 		X509 *x = sk_X509_value(ca, i);
-		char fp[96], question[1024], *subj;
+		char fp[65], question[1024], *subj;
 		unsigned char *der = NULL;
 		size_t len = 0;
 
 		if (!X509_check_ca(x) || ci_der(x, &der, &len) < 0)
 			continue;
-		ci_fingerprint_text(der, len, fp);
+		p11m_fingerprint(der, len, fp);
 		subj = X509_NAME_oneline(X509_get_subject_name(x), NULL, 0);
 		snprintf(question, sizeof(question),
 		         "Trust the CA %s\n  SHA-256 %s\nas an anchor for mail "
@@ -219,7 +215,8 @@ static int import_usage(void)
 {
 	printf("Usage: p11mail-certinstall import FILE.p12 "
 	       "[--password-source file:PATH] [--label LABEL] [--token URI]\n"
-	       "       [--no-anchor] [--system] [--yes]\n"
+	       "       [--no-anchor] [--replace] [--use-configured-pin] "
+	       "[--system] [--yes]\n"
 	       "Moves the key and certificate of a PKCS#12 file onto the "
 	       "token and records the identity.\n"
 	       "The password is read from the source or asked on the "
@@ -237,6 +234,8 @@ static int import_option(void *arg, int c, const char *value)
 		a->label = value;
 	else if (c == 'N')
 		a->no_anchor = 1;
+	else if (c == 'R')
+		a->replace = 1;
 	else
 		return -1;
 	return 0;
@@ -247,13 +246,17 @@ static int import_run(struct ci *ci, const struct import_args *a,
 {
 	STACK_OF(OPENSSL_STRING) *addrs = NULL;
 	tok_key *key = NULL;
+	PKCS12 *p12 = NULL;
 	char *pass = NULL;
-	int rc, created = 0, written = 0;
+	int rc, created = 0, written = 0, replaced = 0;
 
-	rc = read_password(a, &pass);
+	/* The file first: a missing one is said before a password is asked. */
+	p12 = pfx_read(path);
+	rc = p12 != NULL ? read_password(a, &pass) : TOOL_EXIT_FAILURE;
 	if (rc == 0)
-		rc = pfx_open(path, pass, p);
+		rc = pfx_open(p12, path, pass, p);
 	p11mail_secret_free(pass);
+	PKCS12_free(p12);
 	if (rc != 0)
 		return rc;
 	addrs = ci_cert_addresses(p->cert);
@@ -273,10 +276,10 @@ static int import_run(struct ci *ci, const struct import_args *a,
 		                        : sk_OPENSSL_STRING_value(addrs, 0),
 		                &key, &created);
 	if (rc == 0)
-		rc = ci_put_cert(ci, key, p->cert, &written);
+		rc = ci_put_cert(ci, key, p->cert, &written, &replaced);
 	if (rc == 0)
 		rc = ci_record_identity(ci, p->cert, p->ca,
-		                        tok_key_info(key)->uri);
+		                        tok_key_info(key)->uri, replaced);
 	/* Nothing half-installed: a key without its identity goes again. */
 	if (rc != 0 && (created || written))
 		ci_take_back(ci, key,
@@ -294,18 +297,20 @@ int ci_cmd_import(const struct tool_globals *g, int argc, char **argv)
 	static const struct option extra[] = {
 	        {"password-source", required_argument, NULL, 'P'},
 	        {"label", required_argument, NULL, 'L'},
-	        {"no-anchor", no_argument, NULL, 'N'}};
-	struct import_args a = {NULL, NULL, 0};
+	        {"no-anchor", no_argument, NULL, 'N'},
+	        {"replace", no_argument, NULL, 'R'}};
+	struct import_args a = {NULL, NULL, 0, 0};
 	struct pfx p = {NULL, NULL, NULL};
 	struct ci ci = {0};
 	int rc;
 
-	rc = ci_parse_options(&ci, argc, argv, extra, 3, import_option, &a,
+	rc = ci_parse_options(&ci, argc, argv, extra, 4, import_option, &a,
 	                      import_usage);
 	if (rc >= 0)
 		return rc;
 	if (optind + 1 != argc)
 		return tool_usage_error("import takes one PKCS#12 file");
+	ci.replace = a.replace;
 	rc = ci_begin(&ci, g);
 	if (rc == 0)
 		rc = import_run(&ci, &a, argv[optind], &p);

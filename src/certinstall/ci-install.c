@@ -8,11 +8,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include <openssl/bn.h>
 #include <openssl/core_names.h>
 #include <openssl/evp.h>
 
+#include "certcheck.h"
 #include "certinstall/ci.h"
 #include "common.h"
 #include "store.h"
@@ -222,6 +224,8 @@ static int find_after_login(struct ci *ci, X509 *cert, tok_key **key)
 	if (probe.tokens != 1)
 		return TOOL_EXIT_OK;
 	if (probe.login_rv != CKR_OK) {
+		if (ci_pin_refused())
+			return TOOL_EXIT_FAILURE; /* the guard said why */
 		tool_error("cannot log in to the token %s: %s",
 		           probe.token_label, probe.login_error);
 		return TOOL_EXIT_FAILURE;
@@ -314,25 +318,40 @@ fail:
 	return -1;
 }
 
+/*
+ * One line for an address: what the store (changed) and the token
+ * (token_changed: its certificate for the key was replaced) now hold.
+ */
 static void report_identity(const struct ci *ci, const char *address,
-                            const char *fp, const char *uri, int changed)
+                            const char *fp, const char *uri, int changed,
+                            int token_changed)
 {
 	if (ci->g->json) {
 		printf("{\"address\":");
 		ci_json_string(stdout, address);
 		printf(",\"fingerprint\":\"%s\",\"key_uri\":", fp);
 		ci_json_string(stdout, uri);
-		printf(",\"changed\":%s}\n", changed ? "true" : "false");
+		printf(",\"changed\":%s,\"token_certificate_replaced\":%s}\n",
+		       changed || token_changed ? "true" : "false",
+		       token_changed ? "true" : "false");
 	} else if (changed) {
-		printf("%s: identity recorded (certificate %.16s..., key %s)\n",
-		       address, fp, uri);
+		printf("%s: identity recorded (certificate %.16s..., key "
+		       "%s)%s\n",
+		       address, fp, uri,
+		       token_changed ? "; it replaced the token's other "
+		                       "certificate for this key"
+		                     : "");
+	} else if (token_changed) {
+		printf("%s: already recorded; the token's other certificate "
+		       "for this key was replaced by this one\n",
+		       address);
 	} else if (!ci->g->quiet) {
 		printf("%s: already installed; nothing changed\n", address);
 	}
 }
 
 int ci_record_identity(struct ci *ci, X509 *leaf, STACK_OF(X509) * chain,
-                       const char *key_uri)
+                       const char *key_uri, int token_changed)
 {
 	STACK_OF(OPENSSL_STRING) *addrs = ci_cert_addresses(leaf);
 	struct p11mail_identity id = {0};
@@ -360,7 +379,7 @@ int ci_record_identity(struct ci *ci, X509 *leaf, STACK_OF(X509) * chain,
 		st = p11mail_identity_add(ci->store, &id);
 		if (st == P11MAIL_OK || st == P11MAIL_ERR_EXISTS)
 			report_identity(ci, id.address, fp, key_uri,
-			                st == P11MAIL_OK);
+			                st == P11MAIL_OK, token_changed);
 		else
 			rc = tool_exit_status(st);
 		added[i < 64 ? i : 63] = st == P11MAIL_OK;
@@ -380,22 +399,66 @@ out:
 	return rc;
 }
 
-int ci_check_validity(X509 *x)
+int ci_check_usable(X509 *x)
 {
-	if (X509_cmp_current_time(X509_get0_notAfter(x)) < 0) {
-		tool_error("the certificate has expired: install a current "
-		           "one");
-		return TOOL_EXIT_FAILURE;
-	}
-	if (X509_cmp_current_time(X509_get0_notBefore(x)) > 0) {
-		tool_error("the certificate is not valid yet: check the "
-		           "clock, or install it later");
-		return TOOL_EXIT_FAILURE;
-	}
-	return TOOL_EXIT_OK;
+	char sign[200], encrypt[200];
+
+	if (certcheck_policy(x, CERTCHECK_SIGN, sign, sizeof(sign)) ==
+	            P11MAIL_OK ||
+	    certcheck_policy(x, CERTCHECK_ENCRYPT, encrypt, sizeof(encrypt)) ==
+	            P11MAIL_OK)
+		return TOOL_EXIT_OK;
+	if (strcmp(sign, encrypt) == 0)
+		tool_error("the certificate cannot serve S/MIME: %s; nothing "
+		           "was changed",
+		           sign);
+	else
+		tool_error("the certificate cannot serve S/MIME: for signing "
+		           "%s, for encryption %s; nothing was changed",
+		           sign, encrypt);
+	return TOOL_EXIT_FAILURE;
 }
 
-int ci_put_cert(struct ci *ci, tok_key *key, X509 *leaf, int *written)
+/* The UTC date of t (YYYY-MM-DD) into buf, left alone when unreadable. */
+static void asn1_date(const ASN1_TIME *t, char buf[16])
+{
+	struct tm tm;
+
+	if (ASN1_TIME_to_tm(t, &tm))
+		strftime(buf, 16, "%Y-%m-%d", &tm);
+}
+
+/*
+ * Refuses to replace the token's certificate old (DER) by leaf when old
+ * stays valid longer, unless --replace.  Returns an exit status.
+ */
+static int replace_allowed(const struct ci *ci, const unsigned char *old,
+                           size_t old_len, X509 *leaf)
+{
+	const unsigned char *p = old;
+	X509 *x = d2i_X509(NULL, &p, (long)old_len);
+	char until_old[16] = "?", until_new[16] = "?";
+	int day = 0, sec = 0, later = 0;
+
+	if (x != NULL && ASN1_TIME_diff(&day, &sec, X509_get0_notAfter(leaf),
+	                                X509_get0_notAfter(x)))
+		later = day > 0 || (day == 0 && sec > 0);
+	if (!later || ci->replace) {
+		X509_free(x);
+		return TOOL_EXIT_OK;
+	}
+	asn1_date(X509_get0_notAfter(x), until_old);
+	asn1_date(X509_get0_notAfter(leaf), until_new);
+	tool_error("the token's certificate for this key is valid until %s, "
+	           "longer than this one (until %s): nothing was changed; "
+	           "give --replace to put this one on the token all the same",
+	           until_old, until_new);
+	X509_free(x);
+	return TOOL_EXIT_FAILURE;
+}
+
+int ci_put_cert(struct ci *ci, tok_key *key, X509 *leaf, int *written,
+                int *replaced)
 {
 	const struct tok_key_info *info = tok_key_info(key);
 	unsigned char *der = NULL;
@@ -404,6 +467,7 @@ int ci_put_cert(struct ci *ci, tok_key *key, X509 *leaf, int *written)
 	CK_RV rv = CKR_OK;
 
 	*written = 0;
+	*replaced = 0;
 	if (ci_der(leaf, &der, &len) < 0)
 		return TOOL_EXIT_FAILURE;
 	/* The key's own URI: the token that holds it, whatever --token says. */
@@ -412,12 +476,13 @@ int ci_put_cert(struct ci *ci, tok_key *key, X509 *leaf, int *written)
 		rc = TOOL_EXIT_OK;
 	} else if (info->cert_der != NULL) {
 		/* A renewal for the same key: the token follows the store. */
-		rv = tok_replace_certificate(ci->core, info->uri, der, len,
-		                             info->id, info->id_len,
-		                             info->label);
-		if (rv == CKR_OK && !ci->g->quiet && !ci->g->json)
-			printf("the token's older certificate for this key "
-			       "was replaced by the new one\n");
+		rc = replace_allowed(ci, info->cert_der, info->cert_der_len,
+		                     leaf);
+		if (rc == TOOL_EXIT_OK)
+			rv = tok_replace_certificate(ci->core, info->uri, der,
+			                             len, info->id,
+			                             info->id_len, info->label);
+		*replaced = rc == TOOL_EXIT_OK && rv == CKR_OK;
 	} else {
 		rv = tok_write_certificate(ci->core, info->uri, der, len,
 		                           info->id, info->id_len, info->label);
@@ -470,47 +535,60 @@ static int add_chain_file(STACK_OF(X509) * chain, const char *path)
 static int install_usage(void)
 {
 	printf("Usage: p11mail-certinstall install CERTFILE [--chain FILE] "
-	       "[--token URI] [--system] [--yes]\n"
+	       "[--replace] [--token URI]\n"
+	       "       [--use-configured-pin] [--system] [--yes]\n"
 	       "Puts an issued certificate on the token next to its key and "
-	       "records the identity.\n");
+	       "records the identity.\n"
+	       "--replace puts it there even when the token's certificate for "
+	       "the key stays valid longer.\n");
 	return TOOL_EXIT_OK;
 }
 
+struct install_args {
+	const char *chain;
+	int replace;
+};
+
 static int install_option(void *arg, int c, const char *value)
 {
-	const char **chain = arg;
+	struct install_args *a = arg;
 
-	if (c != 'C')
+	if (c == 'C')
+		a->chain = value;
+	else if (c == 'R')
+		a->replace = 1;
+	else
 		return -1;
-	*chain = value;
 	return 0;
 }
 
 int ci_cmd_install(const struct tool_globals *g, int argc, char **argv)
 {
 	static const struct option extra[] = {
-	        {"chain", required_argument, NULL, 'C'}};
+	        {"chain", required_argument, NULL, 'C'},
+	        {"replace", no_argument, NULL, 'R'}};
+	struct install_args a = {NULL, 0};
 	STACK_OF(X509) *certs = NULL;
-	const char *chain_file = NULL;
 	struct ci ci = {0};
 	tok_key *key = NULL;
 	X509 *leaf = NULL;
-	int rc, written = 0;
+	int rc, written = 0, replaced = 0;
 
-	rc = ci_parse_options(&ci, argc, argv, extra, 1, install_option,
-	                      &chain_file, install_usage);
+	rc = ci_parse_options(&ci, argc, argv, extra, 2, install_option, &a,
+	                      install_usage);
 	if (rc >= 0)
 		return rc;
 	if (optind + 1 != argc)
 		return tool_usage_error("install takes one certificate file");
+	ci.replace = a.replace;
 	rc = ci_begin(&ci, g);
 	if (rc == 0 && (certs = ci_read_certs(argv[optind])) == NULL)
 		rc = TOOL_EXIT_FAILURE;
-	if (rc == 0 && chain_file != NULL)
-		rc = add_chain_file(certs, chain_file);
+	if (rc == 0 && a.chain != NULL)
+		rc = add_chain_file(certs, a.chain);
 	if (rc == 0) {
 		leaf = sk_X509_shift(certs);
-		rc = ci_check_validity(leaf);
+		rc = ci_check_usable(leaf);
 	}
 	/* The store first: a busy or damaged store stops before the token. */
 	if (rc == 0)
@@ -518,10 +596,10 @@ int ci_cmd_install(const struct tool_globals *g, int argc, char **argv)
 	if (rc == 0)
 		rc = ci_find_key_for(&ci, leaf, 0, &key);
 	if (rc == 0)
-		rc = ci_put_cert(&ci, key, leaf, &written);
+		rc = ci_put_cert(&ci, key, leaf, &written, &replaced);
 	if (rc == 0) {
 		rc = ci_record_identity(&ci, leaf, certs,
-		                        tok_key_info(key)->uri);
+		                        tok_key_info(key)->uri, replaced);
 		if (rc != 0 && written)
 			ci_take_back(&ci, key, TOK_DELETE_CERT);
 	}
@@ -597,7 +675,7 @@ static int register_uri(struct ci *ci, const char *uri)
 		           info->uri);
 		rc = TOOL_EXIT_FAILURE;
 	} else {
-		rc = ci_record_identity(ci, x, NULL, info->uri);
+		rc = ci_record_identity(ci, x, NULL, info->uri, 0);
 	}
 	X509_free(x);
 	tok_key_unref(key);
@@ -625,7 +703,7 @@ static int register_address(struct ci *ci, const char *address)
 		if (x != NULL && cert_names(x, address) &&
 		    ci_find_key_for(ci, x, 1, &key) == 0) {
 			rc = ci_record_identity(ci, x, NULL,
-			                        tok_key_info(key)->uri);
+			                        tok_key_info(key)->uri, 0);
 			done++;
 		}
 		tok_key_unref(key);

@@ -46,8 +46,9 @@ int ci_cmd_list(const struct tool_globals *g, int argc, char **argv)
 {
 	struct p11mail_identity *ids = NULL;
 	struct ci ci = {0};
+	char *dir = NULL;
 	size_t n = 0;
-	int rc;
+	int rc, missing = 0;
 
 	rc = ci_parse_options(&ci, argc, argv, NULL, 0, NULL, NULL, list_usage);
 	if (rc >= 0)
@@ -55,9 +56,10 @@ int ci_cmd_list(const struct tool_globals *g, int argc, char **argv)
 	if (optind != argc)
 		return tool_usage_error("list takes no arguments");
 	rc = ci_begin(&ci, g);
+	/* Reading only: a missing store is not created, it lists nothing. */
 	if (rc == 0)
-		rc = ci_store(&ci);
-	if (rc == 0)
+		rc = ci_store_read(&ci, &missing, &dir);
+	if (rc == 0 && !missing)
 		rc = tool_exit_status(
 		        p11mail_identity_find(ci.store, NULL, &ids, &n));
 	if (rc == 0 && g->json)
@@ -66,9 +68,12 @@ int ci_cmd_list(const struct tool_globals *g, int argc, char **argv)
 		identity_print(&ci, &ids[i], i == 0);
 	if (rc == 0 && g->json)
 		printf("]\n");
+	else if (rc == 0 && missing && !g->quiet)
+		printf("no identities (there is no store at %s)\n", dir);
 	else if (rc == 0 && n == 0 && !g->quiet)
 		printf("no identities\n");
 	p11mail_identities_free(ids, n);
+	free(dir);
 	ci_end(&ci);
 	return rc;
 }
@@ -187,13 +192,8 @@ static int remove_from_token(struct ci *ci, const struct remove_args *a,
 		else
 			rc = remove_token_objects(ci, a, all[i].key_uri);
 	}
+	/* Nothing selected: the removal from the store says so. */
 	p11mail_identities_free(all, n);
-	if (rc == 0 && done == 0) {
-		tool_error("no identity for %s%s%s on this workstation",
-		           address, a->fp ? " with fingerprint " : "",
-		           a->fp ? a->fp : "");
-		rc = TOOL_EXIT_FAILURE;
-	}
 	return rc;
 }
 
@@ -204,9 +204,10 @@ int ci_cmd_remove(const struct tool_globals *g, int argc, char **argv)
 	        {"from-token", no_argument, NULL, 'F'},
 	        {"delete-key", no_argument, NULL, 'K'}};
 	struct remove_args a = {NULL, 0, 0};
-	enum p11mail_status st;
+	enum p11mail_status st = P11MAIL_ERR_NOT_FOUND;
 	struct ci ci = {0};
-	int rc;
+	char *dir = NULL;
+	int rc, missing = 0;
 
 	rc = ci_parse_options(&ci, argc, argv, extra, 3, remove_option, &a,
 	                      remove_usage);
@@ -215,28 +216,37 @@ int ci_cmd_remove(const struct tool_globals *g, int argc, char **argv)
 	if (optind + 1 != argc)
 		return tool_usage_error("remove takes one address");
 	rc = ci_begin(&ci, g);
+	/* No store: nothing to remove, and none is created. */
 	if (rc == 0)
+		rc = ci_store_read(&ci, &missing, &dir);
+	if (rc == 0 && !missing) {
+		p11mail_store_close(ci.store);
+		ci.store = NULL;
 		rc = ci_store(&ci);
+	}
 	/* The token first: when it refuses, the identity stays recorded. */
-	if (rc == 0 && a.from_token)
+	if (rc == 0 && !missing && a.from_token)
 		rc = remove_from_token(&ci, &a, argv[optind]);
-	if (rc == 0) {
+	if (rc == 0 && !missing)
 		st = p11mail_identity_remove(ci.store, argv[optind], a.fp);
-		if (st == P11MAIL_ERR_NOT_FOUND)
-			tool_error("no identity for %s%s%s on this "
-			           "workstation",
-			           argv[optind],
-			           a.fp ? " with fingerprint " : "",
-			           a.fp ? a.fp : "");
-		else if (st == P11MAIL_ERR_ARGS)
-			tool_error("'%s' is not a mail address", argv[optind]);
-		else if (st == P11MAIL_OK && !g->quiet)
+	if (rc == 0 && st == P11MAIL_ERR_ARGS) {
+		rc = tool_usage_error("'%s' is not a mail address",
+		                      argv[optind]);
+	} else if (rc == 0 && st == P11MAIL_ERR_NOT_FOUND) {
+		/* Run again, remove has nothing left to do: that is fine. */
+		if (!g->quiet)
+			printf("no identity for %s%s%s on this workstation; "
+			       "nothing to remove\n",
+			       argv[optind], a.fp ? " with fingerprint " : "",
+			       a.fp ? a.fp : "");
+	} else if (rc == 0) {
+		if (st == P11MAIL_OK && !g->quiet)
 			printf("%s: identity removed%s\n", argv[optind],
 			       a.from_token ? ""
 			                    : " (the key stays on the token)");
-		rc = st == P11MAIL_ERR_ARGS ? TOOL_EXIT_USAGE
-		                            : tool_exit_status(st);
+		rc = tool_exit_status(st);
 	}
+	free(dir);
 	ci_end(&ci);
 	return rc;
 }
@@ -369,8 +379,9 @@ int ci_cmd_export(const struct tool_globals *g, int argc, char **argv)
 	struct p11mail_identity *ids = NULL;
 	const char *address;
 	struct ci ci = {0};
+	char *dir = NULL;
 	size_t n = 0;
-	int rc;
+	int rc, missing = 0;
 
 	rc = ci_parse_options(&ci, argc, argv, extra, 3, export_option, &a,
 	                      export_usage);
@@ -383,9 +394,9 @@ int ci_cmd_export(const struct tool_globals *g, int argc, char **argv)
 		return tool_usage_error("--format is pem, cert or ldif");
 	rc = ci_begin(&ci, g);
 	if (rc == 0)
-		rc = ci_store(&ci);
+		rc = ci_store_read(&ci, &missing, &dir);
 	address = rc == 0 ? export_address(&ci, argc, argv) : NULL;
-	if (rc == 0)
+	if (rc == 0 && !missing)
 		rc = tool_exit_status(
 		        p11mail_identity_find(ci.store, address, &ids, &n));
 	if (rc == 0 && (n == 0 || (address == NULL && n > 1))) {
@@ -400,6 +411,7 @@ int ci_cmd_export(const struct tool_globals *g, int argc, char **argv)
 	if (rc == 0)
 		rc = export_one(&ids[pick], a.format, a.base_dn);
 	p11mail_identities_free(ids, n);
+	free(dir);
 	ci_end(&ci);
 	return rc;
 }
