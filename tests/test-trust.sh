@@ -146,6 +146,31 @@ run "trust remove again fails" 1 "no trusted certificate" \
   "$P" trust remove dave@north-clinic.test
 run "trust show of an unknown address fails" 1 "no certificate is known" \
   "$P" trust show nobody@nowhere.test
+out=$("$P" trust show nobody@nowhere.test 2>/dev/null)
+err=$("$P" trust show nobody@nowhere.test 2>&1 >/dev/null)
+[ -z "$out" ] &&
+  [ "$err" = "p11mail: nobody@nowhere.test: no certificate is known for this address" ] &&
+  pass "trust show of an unknown address says so on stderr, as p11mail" ||
+  fail "trust show unknown: stdout '$out' stderr '$err'"
+run "trust add of a missing file is named with the reason" 1 \
+  "cannot read $W/nonexist.eml: No such file or directory" \
+  "$P" trust add --yes "$W/nonexist.eml"
+out=$("$P" trust --x list 2>&1); rc=$?
+[ $rc = 2 ] && [ "$out" = "p11mail trust: unknown option '--x'
+Try 'p11mail trust --help'." ] &&
+  pass "an unknown trust option is one usage line and where to look" ||
+  fail "trust --x: status $rc: $out"
+for verb in list show; do
+  set -- "$P" --store "$W/none/deeper" trust $verb
+  [ $verb = show ] && set -- "$@" dave@north-clinic.test
+  run "trust $verb of a missing store says there is none" 1 \
+    "there is no store at $W/none/deeper" "$@"
+done
+run "trust remove from a missing store says there is none" 1 \
+  "there is no store at $W/none/deeper" \
+  "$P" --store "$W/none/deeper" trust remove dave@north-clinic.test
+[ ! -e "$W/none" ] && pass "trust created no store for list, show or remove" ||
+  fail "created: $(find "$W/none")"
 run "trust with a bad verb is a usage error" 2 "wrong arguments" \
   "$P" trust frobnicate x
 

@@ -53,15 +53,53 @@ struct trust_ctx {
 	const char *fingerprint; /* --fingerprint */
 };
 
-static int trust_open(struct trust_ctx *c)
+/*
+ * Opens the store: created when missing only for add (write); list, show
+ * and remove need an existing one and create nothing, list and show
+ * reading it only.
+ */
+static int trust_open(struct trust_ctx *c, const char *verb)
 {
+	struct p11mail_store_report report;
 	enum p11mail_status st;
-	char *dir = NULL;
+	struct stat sb;
+	char *dir = NULL, *file = NULL;
+	int write = strcmp(verb, "list") != 0 && strcmp(verb, "show") != 0;
 
 	st = p11mail_config_load(c->g->config, &c->cfg);
 	if (st == P11MAIL_OK)
 		st = p11mail_store_dir(c->cfg, c->g->store, 0, &dir);
-	if (st == P11MAIL_OK)
+	if (st == P11MAIL_OK && strcmp(verb, "add") != 0) {
+		file = p11mail_store_file(dir);
+		if (file == NULL) {
+			st = P11MAIL_ERR_NOMEM;
+		} else if (stat(file, &sb) != 0 &&
+		           (errno == ENOENT || errno == ENOTDIR)) {
+			tool_error("there is no store at %s: nothing is "
+			           "trusted there",
+			           dir);
+			free(file);
+			free(dir);
+			return TOOL_EXIT_FAILURE;
+		}
+		free(file);
+	}
+	if (st == P11MAIL_OK && !write) {
+		st = p11mail_store_open_readonly(dir, &c->store);
+		/*
+		 * The ordinary open names what is wrong with a foreign,
+		 * damaged or newer store; an older one it brings up to date.
+		 */
+		if (st == P11MAIL_OK &&
+		    (p11mail_store_check(c->store, &report) != P11MAIL_OK ||
+		     report.foreign || report.damaged ||
+		     report.schema != report.schema_current)) {
+			p11mail_store_close(c->store);
+			c->store = NULL;
+			write = 1;
+		}
+	}
+	if (st == P11MAIL_OK && write)
 		st = p11mail_store_open(dir, &c->store);
 	free(dir);
 	return tool_exit_status(st);
@@ -173,9 +211,17 @@ static int trust_print_found(struct trust_ctx *c, const char *address,
 		return tool_usage_error("'%s' is not a mail address", address);
 	if (st != P11MAIL_OK)
 		return tool_exit_status(st);
-	rc = print_certs(c, list, n, none);
+	if (n == 0 && required) {
+		/* The listing stays valid JSON; the failure goes to stderr. */
+		if (c->g->json)
+			printf("[]\n");
+		tool_error("%s: %s", address, none);
+		rc = TOOL_EXIT_FAILURE;
+	} else {
+		rc = print_certs(c, list, n, none);
+	}
 	p11mail_certs_free(list, n);
-	return n == 0 && required ? TOOL_EXIT_FAILURE : rc;
+	return rc;
 }
 
 static int trust_remove(struct trust_ctx *c, const char *address,
@@ -301,12 +347,19 @@ static unsigned char *read_message(const char *path, size_t *len)
 	FILE *f = fopen(path, "rbe");
 
 	*len = 0;
-	if (f == NULL || fstat(fileno(f), &sb) < 0 ||
-	    sb.st_size > MESSAGE_MAX ||
-	    (buf = malloc((size_t)sb.st_size + 1)) == NULL) {
-		tool_error("cannot read %s", path);
+	if (f == NULL || fstat(fileno(f), &sb) < 0) {
+		tool_error("cannot read %s: %s", path, strerror(errno));
 		if (f != NULL)
 			fclose(f);
+		return NULL;
+	}
+	if (!S_ISREG(sb.st_mode) || sb.st_size > MESSAGE_MAX ||
+	    (buf = malloc((size_t)sb.st_size + 1)) == NULL) {
+		tool_error("cannot read %s: %s", path,
+		           !S_ISREG(sb.st_mode)       ? "not a regular file"
+		           : sb.st_size > MESSAGE_MAX ? "larger than 64 MiB"
+		                                      : "out of memory");
+		fclose(f);
 		return NULL;
 	}
 	*len = fread(buf, 1, (size_t)sb.st_size, f);
@@ -538,8 +591,10 @@ int cmd_trust(const struct tool_globals *g, int argc, char **argv)
 	struct trust_ctx c = {g, NULL, NULL, 0, 0, NULL};
 	int opt, rc;
 
-	while ((opt = getopt_long(argc, argv, "h", options, NULL)) != -1) {
-		if (opt == 'r') {
+	while ((opt = tool_getopt(argc, argv, "h", options)) != -1) {
+		if (opt == TOOL_OPT_ERROR) {
+			return TOOL_EXIT_USAGE; /* tool_getopt said why */
+		} else if (opt == 'r') {
 			c.replace = 1;
 		} else if (opt == 'y') {
 			c.yes = 1;
@@ -555,7 +610,14 @@ int cmd_trust(const struct tool_globals *g, int argc, char **argv)
 	if (optind >= argc)
 		return tool_usage_error(
 		        "trust needs add, list, show or remove");
-	rc = trust_open(&c);
+	if (strcmp(argv[optind], "add") != 0 &&
+	    strcmp(argv[optind], "list") != 0 &&
+	    strcmp(argv[optind], "show") != 0 &&
+	    strcmp(argv[optind], "remove") != 0)
+		return tool_usage_error("wrong arguments for trust %s (see "
+		                        "p11mail trust --help)",
+		                        argv[optind]);
+	rc = trust_open(&c, argv[optind]);
 	if (rc == TOOL_EXIT_OK)
 		rc = trust_run(&c, argv[optind], argc - optind - 1,
 		               argv + optind + 1);
