@@ -659,6 +659,14 @@ p11mail_smime_set_identity(p11mail_smime *smime, const char *key,
 			   const char *cert_file, const char *chain_file);
 
 /*
+ * Adds every certificate of a PEM or DER file to the intermediates that
+ * signing includes, next to those of the identity (for example one from
+ * p11mail_mail_set_identity).  P11MAIL_ERR_FORMAT when it holds none.
+ */
+P11MAIL_EXPORT enum p11mail_status
+p11mail_smime_add_chain_file(p11mail_smime *smime, const char *path);
+
+/*
  * Signs a message (RFC 5322 headers and body).  The body is canonicalized
  * (CRLF, 7-bit transfer encodings) and signed; out receives the whole
  * signed message with CRLF line ends.  Free out with p11mail_smime_release.

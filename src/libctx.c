@@ -29,12 +29,19 @@ enum p11mail_status p11m_libctx_take_errors(enum p11mail_status fallback)
 
 	while ((err = ERR_get_error_all(NULL, NULL, NULL, &data, &flags)) !=
 	       0) {
+		int ours;
+
 		lib = ERR_lib_error_string(err);
 		reason = ERR_GET_REASON(err);
-		if (lib != NULL && strcmp(lib, P11PROV_NAME) == 0 &&
-		    reason > 0 && reason <= P11MAIL_ERR_INTERNAL &&
-		    found == P11MAIL_OK)
+		ours = lib != NULL && strcmp(lib, P11PROV_NAME) == 0 &&
+		       reason > 0 && reason <= P11MAIL_ERR_INTERNAL;
+		if (ours && found == P11MAIL_OK)
 			found = (enum p11mail_status)reason;
+		/* the provider's text is the whole reason: no prefix */
+		if (ours && (flags & ERR_TXT_STRING) && *data != '\0') {
+			p11m_log(P11MAIL_LOG_ERROR, "%s", data);
+			continue;
+		}
 		p11m_log(P11MAIL_LOG_ERROR, "%s%s%s",
 		         ERR_reason_error_string(err) != NULL
 		                 ? ERR_reason_error_string(err)

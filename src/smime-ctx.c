@@ -519,12 +519,16 @@ enum p11mail_status p11mail_smime_set_identity(p11mail_smime *smime,
 		st = load_from_store(smime, key, &pkey, &cert);
 	else
 		st = P11MAIL_OK; /* certificate only: enough to encrypt */
-	if (st != P11MAIL_OK) {
-		/* the query may carry pin-value: never log it */
+	/*
+	 * Only when nothing else said why: the token's own reason (wrong
+	 * PIN, module, PIN file) stands alone.  The query may carry
+	 * pin-value: it is never logged.
+	 */
+	if (st == P11MAIL_ERR_NO_KEY)
 		p11m_log(P11MAIL_LOG_ERROR, "no private key at %.*s",
 		         (int)strcspn(key, "?"), key);
+	if (st != P11MAIL_OK)
 		goto out;
-	}
 	if (cert_file != NULL) {
 		X509_free(cert);
 		cert = NULL;
@@ -566,6 +570,22 @@ out:
 	sk_X509_pop_free(certs, X509_free);
 	EVP_PKEY_free(pkey);
 	X509_free(cert);
+	return st;
+}
+
+enum p11mail_status p11mail_smime_add_chain_file(p11mail_smime *smime,
+                                                 const char *path)
+{
+	STACK_OF(X509) *certs = NULL;
+	enum p11mail_status st;
+
+	if (smime == NULL || path == NULL)
+		return P11MAIL_ERR_ARGS;
+	st = smime_certs_from_file(smime, path, &certs);
+	if (st == P11MAIL_OK)
+		st = push_all(smime->chain, certs);
+	sk_X509_pop_free(certs, X509_free);
+	ERR_clear_error();
 	return st;
 }
 
