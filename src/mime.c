@@ -176,6 +176,63 @@ static int is_text(GMimeObject *obj)
 	return ct == NULL || g_mime_content_type_is_type(ct, "text", "*");
 }
 
+/*
+ * True when the content of part (not transfer-encoded) is valid UTF-8,
+ * read a piece at a time: a large part is never held in memory.
+ */
+static int content_is_utf8(GMimePart *part)
+{
+	GMimeDataWrapper *w = g_mime_part_get_content(part);
+	GMimeStream *st = w != NULL ? g_mime_data_wrapper_get_stream(w) : NULL;
+	char buf[8192 + 4];
+	size_t carry = 0, len;
+	const gchar *end;
+	ssize_t n;
+	int ok = 1;
+
+	if (st == NULL || g_mime_stream_reset(st) != 0)
+		return 0;
+	while (ok && !g_mime_stream_eos(st)) {
+		n = g_mime_stream_read(st, buf + carry, 8192);
+		if (n <= 0) {
+			ok = n == 0;
+			break;
+		}
+		len = carry + (size_t)n;
+		carry = 0;
+		if (g_utf8_validate(buf, (gssize)len, &end))
+			continue;
+		/* a sequence cut at the end of the piece waits for the next */
+		carry = len - (size_t)(end - buf);
+		if (carry < 4 && g_utf8_get_char_validated(
+		                         end, (gssize)carry) == (gunichar)-2)
+			memmove(buf, end, carry);
+		else
+			ok = 0;
+	}
+	g_mime_stream_reset(st);
+	return ok && carry == 0;
+}
+
+/*
+ * A text part without Content-Type is US-ASCII to its receivers (RFC
+ * 2045): once its 8-bit UTF-8 is re-encoded, it is labelled as such.
+ */
+static void label_utf8(GMimePart *part)
+{
+	GMimeContentType *ct;
+
+	if (g_mime_object_get_header(GMIME_OBJECT(part), "Content-Type") !=
+	            NULL ||
+	    !content_is_utf8(part))
+		return;
+	ct = g_mime_content_type_parse(NULL, "text/plain; charset=utf-8");
+	if (ct == NULL)
+		return;
+	g_mime_object_set_content_type(GMIME_OBJECT(part), ct);
+	g_object_unref(ct);
+}
+
 static void prepare_leaf(GMimePart *part)
 {
 	GMimeContentEncoding enc = g_mime_part_get_content_encoding(part);
@@ -200,6 +257,8 @@ static void prepare_leaf(GMimePart *part)
 	 * base64 would freeze the local LF line ends into the signed text;
 	 * quoted-printable keeps lines, which the CRLF output canonicalizes.
 	 */
+	if (is_text(GMIME_OBJECT(part)))
+		label_utf8(part);
 	g_mime_part_set_content_encoding(
 	        part, is_text(GMIME_OBJECT(part))
 	                      ? GMIME_CONTENT_ENCODING_QUOTEDPRINTABLE
