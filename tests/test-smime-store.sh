@@ -162,4 +162,105 @@ as alice encrypt --to bob@south-lab.test --to dave@north-clinic.test \
   pass "one recipient without GCM makes the whole message CBC" ||
   { fail "mixed recipients"; sed 's/^/#   /' "$W/err"; }
 
+# --- verifying needs no identity ------------------------------------------------------
+# bob's address, but a store that has no identity (nor anchor) yet
+printf '[identity]\naddress = bob@south-lab.test\n[token]\nmodule = %s\n' \
+  "$SOFTHSM_MODULE" >"$W/fresh.conf"
+rm -rf "$W/fresh"
+"$P11MAIL" --config "$W/fresh.conf" --store "$W/fresh" verify \
+  --anchor "$CA_CERT" "$W/a2b.signed" >"$W/verify.out" 2>"$W/verify.err"
+expect_rc "a store without identity verifies: valid and trusted, exit 0" 0 $?
+"$P11MAIL" --config "$W/fresh.conf" --store "$W/fresh" verify \
+  "$W/a2b.signed" >"$W/verify.out" 2>"$W/verify.err"
+expect_rc "a store without identity or anchor: not trusted, exit 3" 3 $?
+! grep -q "no identity" "$W/verify.err" &&
+  pass "verify does not look for an identity" ||
+  fail "verify does not look for an identity"
+
+# --- --chain and --cert with the store's identity ------------------------------------
+# ncerts SIGNED: the number of certificates in the signature of SIGNED
+ncerts() {
+  split_signed "$1" "$W/nc"
+  openssl pkcs7 -inform DER -in "$W/nc.p7s" -print_certs 2>/dev/null |
+    grep -c '^subject='
+}
+if as alice sign --chain "$CA_CERT" -o "$W/a2b.chain" "$W/a2b" 2>"$W/err" &&
+   [ "$(ncerts "$W/a2b.chain")" = $(($(ncerts "$W/a2b.signed") + 1)) ]; then
+  pass "--chain is included with the store's identity"
+else fail "--chain with the store's identity"; sed 's/^/#   /' "$W/err"; fi
+for bad in "$W/no-such-chain.pem" "$W/a2b"; do
+  rm -f "$W/x"
+  as alice sign --chain "$bad" -o "$W/x" "$W/a2b" 2>"$W/err"
+  rc=$?
+  [ $rc = 1 ] && [ ! -e "$W/x" ] && grep -q "$bad" "$W/err" &&
+    pass "store identity, --chain $(basename "$bad"): exit 1, nothing written" ||
+    { fail "store --chain $(basename "$bad") (exit $rc)"; sed 's/^/#   /' "$W/err"; }
+done
+as alice sign --cert "$ALICE_RSA_CERT" -o "$W/x" "$W/a2b" 2>"$W/err"
+rc=$?
+[ $rc = 2 ] && [ ! -e "$W/x" ] && grep -q -- "--cert FILE needs --key" "$W/err" &&
+  pass "store and --cert without --key: usage error, exit 2" ||
+  { fail "store and --cert without --key (exit $rc)"; sed 's/^/#   /' "$W/err"; }
+
+# --- --to as people type it -------------------------------------------------------------
+for to in "BOB@South-Lab.test" "Bob South <Bob@south-lab.TEST>"; do
+  rm -f "$W/to.enc"
+  if as alice encrypt --to "$to" -o "$W/to.enc" "$W/a2b" 2>"$W/err" &&
+     as bob decrypt -o "$W/to.plain" "$W/to.enc" 2>>"$W/err"; then
+    pass "encrypt --to '$to' finds bob@south-lab.test in the cache"
+  else fail "encrypt --to '$to'"; sed 's/^/#   /' "$W/err"; fi
+done
+as alice encrypt --to "not an address" -o "$W/x" "$W/a2b" 2>"$W/err"
+rc=$?
+[ $rc = 2 ] && [ ! -e "$W/x" ] &&
+  pass "encrypt --to 'not an address': usage error, exit 2" ||
+  { fail "encrypt --to 'not an address' (exit $rc)"; sed 's/^/#   /' "$W/err"; }
+
+# --- read: a signer who is not the sender; malformed messages as JSON -----------------
+mkdir -p "$W/Maildir/new" "$W/Maildir/cur" "$W/Maildir/tmp"
+printf '[identity]\naddress = bob@south-lab.test\n[token]\nmodule = %s\npin-source = file:%s\n[store]\npath = %s\n[account]\naddress = bob@south-lab.test\nmaildir = %s\n' \
+  "$SOFTHSM_MODULE" "$BOB_PIN_FILE" "$W/bob/store" "$W/Maildir" \
+  >"$W/bob/read.conf"
+rd() { P11MAIL_CONFIG="$W/bob/read.conf" "$P11MAIL" read --no-prompt "$@"; }
+mkmsg "$W/m2b" mallory@evil.test bob@south-lab.test
+"$P11MAIL" sign --key "$ALICE_KEY" -o "$W/Maildir/new/1000.M.host" "$W/m2b" \
+  2>/dev/null
+printf '\001garbage\n' >"$W/Maildir/new/1001.G.host"
+: >"$W/Maildir/new/1002.E.host"
+rd 1000.M.host >/dev/null 2>"$W/err"
+rc=$?
+if [ $rc = 4 ] &&
+   grep -q "valid signature, but signer does not match sender mallory@evil.test" \
+     "$W/err" && ! grep -qi "trusted" "$W/err"; then
+  pass "read: a signer who is not From is not called trusted, exit 4"
+else fail "read: signer not From (exit $rc)"; sed 's/^/#   /' "$W/err"; fi
+# jq1 FILE EXPR: prints EXPR of the single JSON document in FILE
+jq1() {
+  python3 - "$1" "$2" <<'PY'
+import json, sys
+doc = json.loads(open(sys.argv[1]).read())
+print(json.dumps(doc.get(sys.argv[2])))
+PY
+}
+rd --json 1000.M.host >"$W/j.out" 2>/dev/null
+rc=$?
+[ $rc = 4 ] && [ "$(jq1 "$W/j.out" verdict)" = '"invalid"' ] &&
+  [ "$(jq1 "$W/j.out" exit)" = 4 ] &&
+  pass "read --json: the signer mismatch is invalid, exit 4" ||
+  { fail "read --json of the mismatch (exit $rc)"; sed 's/^/#   /' "$W/j.out"; }
+for id in 1001.G.host 1002.E.host; do
+  rd --json "$id" >"$W/j.out" 2>/dev/null
+  rc=$?
+  [ $rc = 1 ] && [ "$(jq1 "$W/j.out" verdict)" = '"malformed"' ] &&
+    [ "$(jq1 "$W/j.out" exit)" = 1 ] && [ "$(jq1 "$W/j.out" id)" = "\"$id\"" ] &&
+    [ "$(jq1 "$W/j.out" problem)" != null ] &&
+    pass "read --json of a malformed message ($id): one object, exit 1" ||
+    { fail "read --json $id (exit $rc)"; sed 's/^/#   /' "$W/j.out"; }
+done
+rd --json 99 >"$W/j.out" 2>/dev/null
+rc=$?
+[ $rc = 1 ] && [ "$(jq1 "$W/j.out" verdict)" = '"error"' ] &&
+  pass "read --json of a missing message: verdict error, exit 1" ||
+  { fail "read --json 99 (exit $rc)"; sed 's/^/#   /' "$W/j.out"; }
+
 done_testing

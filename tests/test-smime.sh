@@ -260,4 +260,161 @@ done
 check_fails "a non-message input is refused" \
   "$P11MAIL" verify --anchor "$CA_CERT" /dev/null
 
+# --- what makes a key unusable is said first, once ------------------------------
+# errs NAME WANT-RC PATTERN CMD...: CMD fails with WANT-RC; its first message
+# matches PATTERN and no "no private key at" or status prefix follows it.
+errs() {
+  _n=$1 _rc=$2 _pat=$3; shift 3
+  "$@" >/dev/null 2>"$W/e.err"
+  _got=$?
+  if [ "$_got" = "$_rc" ] && head -n 1 "$W/e.err" | grep -q -- "$_pat" &&
+     ! grep -q "no private key at\|no matching key\|reported an error:" \
+       "$W/e.err"; then
+    pass "$_n"
+  else fail "$_n (exit $_got)"; sed 's/^/#   /' "$W/e.err"; fi
+}
+errs "--key garbage: neither a pkcs11: URI nor a readable key file" 1 \
+  "--key garbage is neither a pkcs11: URI nor a readable key file" \
+  "$P11MAIL" sign --key garbage "$W/msg"
+printf '000000\n' >"$W/wrong.pin"
+chmod 600 "$W/wrong.pin"
+errs "a wrong PIN: the token's refusal, not 'no private key'" 1 \
+  "rejected the PIN" \
+  "$P11MAIL" sign --key "$ALICE_RSA_URI?pin-source=file:$W/wrong.pin" "$W/msg"
+cp "$ALICE_PIN_FILE" "$W/open.pin"
+chmod 644 "$W/open.pin"
+errs "a PIN file others can read: refused, with no token prefix" 1 \
+  "^p11mail: refusing the PIN file $W/open.pin: group or others can read" \
+  "$P11MAIL" sign --key "$ALICE_RSA_URI?pin-source=file:$W/open.pin" "$W/msg"
+errs "a module that cannot load says so" 1 \
+  "cannot load the PKCS#11 module $W/no-such-module.so" \
+  env P11MAIL_MODULE="$W/no-such-module.so" \
+  "$P11MAIL" sign --key "$ALICE_KEY" "$W/msg"
+"$P11MAIL" sign --cert "$ALICE_RSA_CERT" "$W/msg" >/dev/null 2>"$W/e.err"
+rc=$?
+[ $rc = 2 ] && grep -q -- "--cert FILE needs --key" "$W/e.err" &&
+  pass "sign --cert without --key is a usage error (exit 2)" ||
+  { fail "sign --cert without --key (exit $rc)"; sed 's/^/#   /' "$W/e.err"; }
+
+# --- --chain with --key ---------------------------------------------------------
+check "sign --key --chain with a certificate file" \
+  "$P11MAIL" sign --key "$ALICE_KEY" --chain "$CA_CERT" -o "$W/chain.eml" \
+  "$W/msg"
+split_signed "$W/chain.eml" "$W/chain"
+[ "$(openssl pkcs7 -inform DER -in "$W/chain.p7s" -print_certs 2>/dev/null |
+     grep -c '^subject=')" = 2 ] &&
+  pass "--chain: the chain certificate is in the signature" ||
+  fail "--chain: the chain certificate is in the signature"
+for bad in "$W/no-such-chain.pem" "$W/msg"; do
+  rm -f "$W/badchain.eml"
+  "$P11MAIL" sign --key "$ALICE_KEY" --chain "$bad" -o "$W/badchain.eml" \
+    "$W/msg" 2>"$W/e.err"
+  rc=$?
+  [ $rc = 1 ] && [ ! -e "$W/badchain.eml" ] && grep -q "$bad" "$W/e.err" &&
+    pass "--chain $(basename "$bad"): an error naming it, nothing written" ||
+    { fail "--chain $(basename "$bad") (exit $rc)"; sed 's/^/#   /' "$W/e.err"; }
+done
+
+# --- verify --json: always one object ----------------------------------------------
+# json_is FILE KEY VALUE: FILE is one JSON object whose KEY is VALUE.
+json_is() {
+  python3 - "$@" <<'PY'
+import json, sys
+with open(sys.argv[1]) as f:
+    doc = json.loads(f.read())
+sys.exit(0 if str(doc.get(sys.argv[2])) == sys.argv[3] else 1)
+PY
+}
+if command -v python3 >/dev/null 2>&1; then
+  printf '\001\002garbage\377\n' >"$W/garbage"
+  : >"$W/empty"
+  for f in garbage empty; do
+    "$P11MAIL" verify --json --anchor "$CA_CERT" "$W/$f" >"$W/j.out" 2>/dev/null
+    rc=$?
+    [ $rc = 4 ] && json_is "$W/j.out" verdict malformed &&
+      json_is "$W/j.out" exit 4 && json_is "$W/j.out" signers "[]" &&
+      ! json_is "$W/j.out" problem None &&
+      pass "verify --json of $f: one object, verdict malformed, exit 4" ||
+      { fail "verify --json of $f (exit $rc)"; sed 's/^/#   /' "$W/j.out"; }
+  done
+  "$P11MAIL" verify --json "$W/no-such-file" >"$W/j.out" 2>/dev/null
+  rc=$?
+  [ $rc = 1 ] && json_is "$W/j.out" verdict error && json_is "$W/j.out" exit 1 &&
+    pass "verify --json of a missing file: verdict error, exit 1" ||
+    { fail "verify --json of a missing file (exit $rc)"; sed 's/^/#   /' "$W/j.out"; }
+else
+  skip "verify --json of malformed input" "python3 is missing"
+fi
+
+# --- 8-bit UTF-8 without Content-Type ---------------------------------------------
+printf 'From: alice@north-clinic.test\nTo: bob@south-lab.test\nSubject: x\n\n' \
+  >"$W/noct"
+printf 'Gr\303\274\303\237e\n' >>"$W/noct"
+printf 'From: alice@north-clinic.test\nTo: bob@south-lab.test\nSubject: x\n\n' \
+  >"$W/noct1"
+printf 'Gr\374\337e in Latin-1\n' >>"$W/noct1"
+check "sign a UTF-8 body without Content-Type" \
+  "$P11MAIL" sign --key "$ALICE_KEY" -o "$W/noct.eml" "$W/noct"
+split_signed "$W/noct.eml" "$W/noct"
+grep -q "^Content-Type: text/plain; charset=utf-8" "$W/noct.content" &&
+  grep -q "=C3=BC=C3=9F" "$W/noct.content" &&
+  pass "the signed part is labelled text/plain; charset=utf-8" ||
+  { fail "UTF-8 label"; sed 's/^/#   /' "$W/noct.content"; }
+expect_rc "the labelled message verifies" 0 \
+  "$(verify_rc "$W/noct.eml" --anchor "$CA_CERT")"
+check "sign a Latin-1 body without Content-Type" \
+  "$P11MAIL" sign --key "$ALICE_KEY" -o "$W/noct1.eml" "$W/noct1"
+split_signed "$W/noct1.eml" "$W/noct1"
+! grep -qi "^Content-Type" "$W/noct1.content" &&
+  pass "8-bit text that is not UTF-8 gets no charset it does not have" ||
+  { fail "Latin-1 label"; sed 's/^/#   /' "$W/noct1.content"; }
+split_signed "$W/rsa.eml" "$W/given"
+[ "$(grep -ci "^Content-Type" "$W/given.content")" = 1 ] &&
+  grep -q "^Content-Type: text/plain; charset=utf-8" "$W/given.content" &&
+  pass "a Content-Type the message gives is kept as it is" ||
+  { fail "given Content-Type"; sed 's/^/#   /' "$W/given.content"; }
+
+# --- encrypt --to ------------------------------------------------------------------
+for to in "not an address" "Bob <bob@south-lab.test" "a@b@c" "@south-lab.test"; do
+  "$P11MAIL" encrypt --cert "$ALICE_RSA_CERT" --anchor "$CA_CERT" \
+    --recipient-cert "$BOB_RSA_CERT" --to "$to" "$W/msg" >/dev/null 2>"$W/e.err"
+  rc=$?
+  [ $rc = 2 ] && grep -q "not '$to'" "$W/e.err" &&
+    pass "encrypt --to '$to' is a usage error" ||
+    { fail "encrypt --to '$to' (exit $rc)"; sed 's/^/#   /' "$W/e.err"; }
+done
+if "$P11MAIL" encrypt --cert "$ALICE_RSA_CERT" --anchor "$CA_CERT" \
+     --recipient-cert "$BOB_RSA_CERT" --to "Bob South <BOB@South-Lab.test>" \
+     -o "$W/to.eml" "$W/msg" 2>"$W/e.err" &&
+   "$P11MAIL" decrypt --key "$BOB_KEY" --cert "$BOB_RSA_CERT" -o "$W/to.plain" \
+     "$W/to.eml" 2>>"$W/e.err"; then
+  pass "encrypt --to 'Name <BOB@South-Lab.test>' reaches bob@south-lab.test"
+else fail "encrypt --to with a name and capitals"; sed 's/^/#   /' "$W/e.err"; fi
+
+# --- the help and the manual list the same options ---------------------------------
+for cmd in sign verify encrypt decrypt read send; do
+  page="$top_srcdir/man/p11mail-$cmd.1"
+  missing=
+  for opt in $("$P11MAIL" "$cmd" --help | grep -o -- '--[a-z0-9-]*' | sort -u); do
+    [ "$opt" = --help ] && continue
+    grep -q -- "$(printf '%s' "$opt" | sed 's/-/\\\\-/g')" "$page" ||
+      missing="$missing $opt"
+  done
+  [ -z "$missing" ] && pass "p11mail-$cmd(1) lists every option of --help" ||
+    fail "p11mail-$cmd(1) lacks:$missing"
+  synopsis=$(sed -n '/^\.SH SYNOPSIS/,/^\.SH/p' "$page")
+  for opt in $(printf '%s\n' "$synopsis" |
+               grep -o -- '\\-\\-[a-z0-9]*\(\\-[a-z0-9][a-z0-9]*\)*' |
+               sed 's/\\//g' | sort -u); do
+    "$P11MAIL" "$cmd" --help | grep -q -- "$opt" ||
+      fail "p11mail-$cmd(1) SYNOPSIS names $opt, which --help does not"
+  done
+done
+for opt in --sign --encrypt --auto --json; do
+  sed -n '/^\.SH SYNOPSIS/,/^\.SH DESC/p' "$top_srcdir/man/p11mail-send.1" |
+    grep -q -- "$(printf '%s' "$opt" | sed 's/-/\\\\-/g')" &&
+    pass "p11mail-send(1) SYNOPSIS lists $opt" ||
+    fail "p11mail-send(1) SYNOPSIS lists $opt"
+done
+
 done_testing

@@ -144,7 +144,11 @@ int cmd_decrypt(const struct tool_globals *g, int argc, char **argv)
 	    (o.require_aead && require_aead(in) != 0))
 		goto out;
 	smime = smime_setup(g, &o, SMIME_NEED_KEY);
-	if (smime == NULL || smime_output_open(&out, o.out) != 0)
+	if (smime == NULL) {
+		rc = o.setup_exit;
+		goto out;
+	}
+	if (smime_output_open(&out, o.out) != 0)
 		goto out;
 	p11mail_smime_set_require_aead(smime, o.require_aead);
 	st = p11mail_smime_decrypt_fd(smime, in, out.fd, &auth);

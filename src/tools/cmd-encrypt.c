@@ -12,8 +12,9 @@ static const char encrypt_help[] =
         "Encrypt a message (from MESSAGE or stdin) to every recipient and\n"
         "to the sender, with AES-256-GCM (AuthEnvelopedData).  Fails, naming\n"
         "each one, when any recipient lacks a usable certificate.\n\n"
-        "  -t, --to ADDRESS         a recipient; repeatable (default: To and "
-        "Cc)\n"
+        "  -t, --to ADDRESS         a recipient, name@domain or Name "
+        "<name@domain>;\n"
+        "                           repeatable (default: To and Cc)\n"
         "      --recipient-cert FILE  a recipient certificate; repeatable\n"
         "  -a, --anchor FILE        trust anchor for recipient certificates\n"
         "  -c, --cert FILE          the sender's certificate (own copy)\n"
@@ -27,7 +28,9 @@ static const char encrypt_help[] =
         "      --from ADDRESS       the store's identity for ADDRESS\n"
         "      --max-size N         refuse input over N bytes (default 64 "
         "GiB)\n"
-        "  -o, --out FILE           write to FILE (default: stdout)\n\n"
+        "  -o, --out FILE           write to FILE (default: stdout)\n"
+        "      --json               with --out, print {\"encrypted\":true} "
+        "when done\n\n"
         "With a store, recipients' certificates come from its cache and its\n"
         "anchors judge them; AES-CBC is used for a recipient whose\n"
         "capabilities lack AES-GCM.\n";
@@ -48,7 +51,11 @@ int cmd_encrypt(const struct tool_globals *g, int argc, char **argv)
 	smime = smime_setup(g, &o,
 	                    (o.flags & P11MAIL_SMIME_SIGN) ? SMIME_NEED_KEY
 	                                                   : SMIME_NEED_CERT);
-	if (smime == NULL || (in = smime_open_input(o.in)) < 0)
+	if (smime == NULL) {
+		rc = o.setup_exit;
+		goto out;
+	}
+	if ((in = smime_open_input(o.in)) < 0)
 		goto out;
 	if (smime_output_open(&out, o.out) != 0)
 		goto out;

@@ -174,10 +174,16 @@ static const unsigned char *read_body(const struct read_ctx *c, size_t *len)
 	return c->plain != NULL ? c->plain : c->msg;
 }
 
+/*
+ * The verdict on one signer, worded as verify words it: a signer who is
+ * not the sender is never called trusted.
+ */
 static const char *read_trust_word(const struct p11mail_signer *s)
 {
 	if (!s->valid)
 		return "INVALID";
+	if (!s->sender_match)
+		return "valid signature, but";
 	if (s->trust == P11MAIL_TRUST_TRUSTED)
 		return "trusted";
 	return "valid, NOT trusted";
@@ -195,10 +201,17 @@ static void read_report_signers(const struct read_ctx *c)
 		        s->subject != NULL ? s->subject : "no certificate");
 		fprintf(stderr, "p11mail:   fingerprint SHA-256 %s\n",
 		        s->fingerprint[0] ? s->fingerprint : "-");
-		fprintf(stderr, "p11mail:   %s%s%s%s\n", read_trust_word(s),
-		        s->sender_match ? "" : "; signer does not match From",
-		        s->problem != NULL ? ": " : "",
-		        s->problem != NULL ? s->problem : "");
+		if (s->valid && !s->sender_match)
+			fprintf(stderr, "p11mail:   %s %s\n",
+			        read_trust_word(s),
+			        s->problem != NULL
+			                ? s->problem
+			                : "signer does not match From");
+		else
+			fprintf(stderr, "p11mail:   %s%s%s\n",
+			        read_trust_word(s),
+			        s->problem != NULL ? ": " : "",
+			        s->problem != NULL ? s->problem : "");
 	}
 	if (r->problem != NULL)
 		fprintf(stderr, "p11mail: %s\n", r->problem);
@@ -300,21 +313,40 @@ static int read_exit(const struct read_ctx *c)
 	}
 }
 
+/* The message ID as a JSON string: what JSON cannot hold is left out. */
+static void read_json_id(const char *id)
+{
+	putchar('"');
+	for (const char *p = id; p != NULL && *p != '\0'; p++)
+		if ((unsigned char)*p >= 0x20 && *p != '"' && *p != '\\')
+			putchar(*p);
+	putchar('"');
+}
+
+/* A JSON string, or null. */
+static void read_json_text(const char *s)
+{
+	if (s != NULL)
+		tool_json_string(s);
+	else
+		fputs("null", stdout);
+}
+
 static void read_json(const struct read_ctx *c,
-                      const struct p11mail_message_summary *s)
+                      const struct p11mail_message_summary *s, int rc)
 {
 	static const char *const verdicts[] = {"valid", "not-trusted",
 	                                       "invalid", "unsigned"};
 
-	printf("{\"id\":\"");
-	for (const char *p = c->id; *p != '\0'; p++)
-		if ((unsigned char)*p >= 0x20 && *p != '"' && *p != '\\')
-			putchar(*p);
-	printf("\",\"encrypted\":%s,\"authenticated\":%s,"
-	       "\"verdict\":\"%s\",\"signers\":[",
+	printf("{\"id\":");
+	read_json_id(c->id);
+	printf(",\"encrypted\":%s,\"authenticated\":%s,"
+	       "\"verdict\":\"%s\",\"exit\":%d,\"problem\":",
 	       s->kind == P11MAIL_MESSAGE_ENCRYPTED ? "true" : "false",
 	       c->plain != NULL && c->authenticated ? "true" : "false",
-	       c->vr != NULL ? verdicts[c->vr->verdict] : "unsigned");
+	       c->vr != NULL ? verdicts[c->vr->verdict] : "unsigned", rc);
+	read_json_text(c->vr != NULL ? c->vr->problem : NULL);
+	printf(",\"signers\":[");
 	for (size_t i = 0; c->vr != NULL && i < c->vr->signer_count; i++) {
 		const struct p11mail_signer *g = &c->vr->signers[i];
 
@@ -326,6 +358,23 @@ static void read_json(const struct read_ctx *c,
 		       g->sender_match ? "true" : "false");
 	}
 	printf("]}\n");
+}
+
+/*
+ * A message that could not be shown, as the same JSON object: verdict
+ * "malformed" (not a message that can be examined) or "error" (it could
+ * not be found, decrypted or checked), the exit status and the reason.
+ */
+static void read_json_failure(const char *id, int encrypted,
+                              const char *verdict, int rc, const char *problem)
+{
+	printf("{\"id\":");
+	read_json_id(id);
+	printf(",\"encrypted\":%s,\"authenticated\":false,"
+	       "\"verdict\":\"%s\",\"exit\":%d,\"problem\":",
+	       encrypted ? "true" : "false", verdict, rc);
+	read_json_text(problem);
+	printf(",\"signers\":[]}\n");
 }
 
 /* Decrypts and verifies as the message needs, then reports. */
@@ -342,10 +391,18 @@ static int read_show(const struct tool_globals *g, struct read_ctx *c,
 	if (st != P11MAIL_OK) {
 		tool_error("message %s is malformed: %s", c->id,
 		           p11mail_strerror(st));
-		return TOOL_EXIT_FAILURE;
+		if (o->json)
+			read_json_failure(c->id, 0, "malformed", rc,
+			                  p11mail_strerror(st));
+		return rc;
 	}
-	if (s->kind == P11MAIL_MESSAGE_ENCRYPTED && read_decrypt(c) != 0)
+	if (s->kind == P11MAIL_MESSAGE_ENCRYPTED &&
+	    (st = read_decrypt(c)) != P11MAIL_OK) {
+		if (o->json)
+			read_json_failure(c->id, 1, "error", rc,
+			                  p11mail_strerror(st));
 		goto out;
+	}
 	if (c->plain != NULL && !c->authenticated)
 		tool_warn("decrypted with AES-CBC: the content is not "
 		          "authenticated by the encryption");
@@ -355,10 +412,19 @@ static int read_show(const struct tool_globals *g, struct read_ctx *c,
 		tool_error("cannot examine the signature: %s",
 		           p11mail_strerror(st));
 		rc = TOOL_EXIT_INVALID;
+		if (o->json)
+			read_json_failure(
+			        c->id, s->kind == P11MAIL_MESSAGE_ENCRYPTED,
+			        st == P11MAIL_ERR_FORMAT ||
+			                        st == P11MAIL_ERR_LIMIT
+			                ? "malformed"
+			                : "error",
+			        rc, p11mail_strerror(st));
 		goto out;
 	}
+	rc = read_exit(c);
 	if (o->json) {
-		read_json(c, s);
+		read_json(c, s, rc);
 	} else {
 		if (c->vr->verdict != P11MAIL_VERDICT_UNSIGNED)
 			read_report_signers(c);
@@ -369,7 +435,6 @@ static int read_show(const struct tool_globals *g, struct read_ctx *c,
 	read_cache_signer(c);
 	if (c->vr->verdict == P11MAIL_VERDICT_NOT_TRUSTED)
 		read_offer_trust(c, o);
-	rc = read_exit(c);
 out:
 	p11mail_message_summary_free(s);
 	return rc;
@@ -403,6 +468,12 @@ int cmd_read(const struct tool_globals *g, int argc, char **argv)
 		if (st != P11MAIL_ERR_NOT_FOUND)
 			tool_error("cannot read the message: %s",
 			           p11mail_strerror(st));
+		if (o.json)
+			read_json_failure(c.id != NULL ? c.id : o.which, 0,
+			                  "error", TOOL_EXIT_FAILURE,
+			                  st == P11MAIL_ERR_NOT_FOUND
+			                          ? "no such message"
+			                          : p11mail_strerror(st));
 		read_release(&c);
 		return TOOL_EXIT_FAILURE;
 	}

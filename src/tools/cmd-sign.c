@@ -39,7 +39,11 @@ int cmd_sign(const struct tool_globals *g, int argc, char **argv)
 		return rc < 0 ? TOOL_EXIT_OK : rc;
 	rc = TOOL_EXIT_FAILURE;
 	smime = smime_setup(g, &o, SMIME_NEED_KEY);
-	if (smime == NULL || (in = smime_open_input(o.in)) < 0 ||
+	if (smime == NULL) {
+		rc = o.setup_exit;
+		goto out;
+	}
+	if ((in = smime_open_input(o.in)) < 0 ||
 	    smime_output_open(&out, o.out) != 0)
 		goto out;
 	st = p11mail_smime_sign_fd(smime, o.flags, in, out.fd);

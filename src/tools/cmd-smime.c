@@ -1,6 +1,7 @@
 /* Shared parts of the S/MIME commands; see cmd-smime.h. */
 #include "config.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -46,6 +47,68 @@ static int add_file(const char **list, size_t *count, const char *value,
 		return -1;
 	}
 	list[(*count)++] = value;
+	return 0;
+}
+
+/* True when the len bytes at s are one plain address: local@domain. */
+static int plain_address(const char *s, size_t len)
+{
+	const char *at = memchr(s, '@', len);
+
+	if (len == 0 || len > 320 || at == NULL || at == s ||
+	    at == s + len - 1 ||
+	    memchr(at + 1, '@', len - 1 - (size_t)(at - s)))
+		return 0;
+	for (size_t i = 0; i < len; i++)
+		if ((unsigned char)s[i] <= ' ' || (unsigned char)s[i] == 0x7f ||
+		    strchr("<>,;\"()[]\\", s[i]) != NULL)
+			return 0;
+	return 1;
+}
+
+/*
+ * A --to value: an address, or "Name <address>" whose address is taken
+ * from the angle brackets.  It is kept lowercase, as the store files
+ * addresses, so that BOB@South-Lab.test finds bob@south-lab.test.
+ */
+static int add_recipient(struct smime_opts *o, const char *arg)
+{
+	const char *addr = arg, *open = strchr(arg, '<');
+	size_t len = strlen(arg);
+	char *copy;
+
+	if (open != NULL) {
+		const char *close = strchr(open, '>');
+
+		addr = open + 1;
+		len = close != NULL && close[1] == '\0' ? (size_t)(close - addr)
+		                                        : 0;
+	}
+	if (!plain_address(addr, len)) {
+		int shown = 1;
+
+		for (const char *p = arg; *p != '\0'; p++)
+			if ((unsigned char)*p < ' ' || *p == 0x7f)
+				shown = 0;
+		tool_usage_error("--to takes an address (name@domain or "
+		                 "Name <name@domain>), not '%s'",
+		                 shown ? arg : "?");
+		return -1;
+	}
+	if (o->to_count >= SMIME_MAX_FILES) {
+		tool_usage_error("too many --to options (at most %d)",
+		                 SMIME_MAX_FILES);
+		return -1;
+	}
+	copy = strndup(addr, len);
+	if (copy == NULL) {
+		tool_error("out of memory");
+		return -1;
+	}
+	for (char *p = copy; *p != '\0'; p++)
+		*p = (char)tolower((unsigned char)*p);
+	o->to_owned[o->to_count] = copy;
+	o->to[o->to_count++] = copy;
 	return 0;
 }
 
@@ -99,7 +162,7 @@ static int apply(struct smime_opts *o, int c, const char *arg)
 		return add_file(o->recipient_certs, &o->recipient_cert_count,
 		                arg, "--recipient-cert");
 	case 't':
-		return add_file(o->to, &o->to_count, arg, "--to");
+		return add_recipient(o, arg);
 	case 'O':
 		o->flags |= P11MAIL_SMIME_OPAQUE;
 		break;
@@ -139,9 +202,9 @@ static const char *option_name(int c)
 	return "?";
 }
 
-int smime_parse_opts(const struct tool_globals *g, int argc, char **argv,
-                     const char *allowed, const char *help,
-                     struct smime_opts *o)
+static int parse_opts(const struct tool_globals *g, int argc, char **argv,
+                      const char *allowed, const char *help,
+                      struct smime_opts *o)
 {
 	int c;
 
@@ -167,6 +230,27 @@ int smime_parse_opts(const struct tool_globals *g, int argc, char **argv,
 		                        argc - optind);
 	o->in = optind < argc ? argv[optind] : NULL;
 	return TOOL_EXIT_OK;
+}
+
+static void free_recipients(struct smime_opts *o)
+{
+	for (size_t i = 0; i < o->to_count; i++) {
+		free(o->to_owned[i]);
+		o->to_owned[i] = NULL;
+		o->to[i] = NULL;
+	}
+	o->to_count = 0;
+}
+
+int smime_parse_opts(const struct tool_globals *g, int argc, char **argv,
+                     const char *allowed, const char *help,
+                     struct smime_opts *o)
+{
+	int rc = parse_opts(g, argc, argv, allowed, help, o);
+
+	if (rc != TOOL_EXIT_OK)
+		free_recipients(o);
+	return rc;
 }
 
 static int load_files(p11mail_smime *smime, const struct smime_opts *o)
@@ -280,18 +364,69 @@ static int use_store(p11mail_smime *smime, const struct smime_opts *o)
 	return 0;
 }
 
-/* The identity: files when given, else the store's for the address. */
-static int set_identity(p11mail_smime *smime, const struct smime_opts *o,
+/*
+ * A --key that is not a pkcs11: URI must be a key file that can be read;
+ * anything else is refused before the token is asked for it.
+ */
+static int check_key_arg(const char *key)
+{
+	FILE *f;
+
+	if (strncmp(key, "pkcs11:", 7) == 0)
+		return 0;
+	f = fopen(key, "rbe");
+	if (f != NULL) {
+		fclose(f);
+		return 0;
+	}
+	/* not a URI: a mistyped one may still hold a pin-value */
+	tool_error("--key %.*s is neither a pkcs11: URI nor a readable key "
+	           "file (%s)",
+	           (int)strcspn(key, "?"), key, strerror(errno));
+	return -1;
+}
+
+/*
+ * Adds the --chain certificates to an identity that came from the store,
+ * which brings its own certificate and recorded chain.
+ */
+static int add_chain(p11mail_smime *smime, const struct smime_opts *o)
+{
+	enum p11mail_status st;
+
+	if (o->chain == NULL)
+		return 0;
+	st = p11mail_smime_add_chain_file(smime, o->chain);
+	if (st != P11MAIL_OK) {
+		tool_error("cannot use the chain %s: %s", o->chain,
+		           p11mail_strerror(st));
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * The identity: files when given, else the store's for the address.
+ * Verifying needs none: a store without identity still verifies.
+ */
+static int set_identity(p11mail_smime *smime, struct smime_opts *o,
                         enum smime_need need)
 {
 	const char *who = o->key != NULL ? o->key : o->cert;
 	const char *addr = o->from;
 	enum p11mail_status st;
 
+	if (need == SMIME_NEED_NOTHING)
+		return 0;
 	if (need == SMIME_NEED_KEY && o->key == NULL && o->cert != NULL) {
-		tool_usage_error("--key URI is required (a pkcs11: URI)");
+		o->setup_exit = tool_usage_error("--cert FILE needs --key "
+		                                 "URI (without both, the "
+		                                 "store's identity gives the "
+		                                 "key and its certificate)");
 		return -1;
 	}
+	if (o->key != NULL && check_key_arg(o->key) != 0)
+		return -1;
 	if (who != NULL) {
 		st = p11mail_smime_set_identity(smime, o->key, o->cert,
 		                                o->chain);
@@ -305,14 +440,12 @@ static int set_identity(p11mail_smime *smime, const struct smime_opts *o,
 	if (addr == NULL)
 		addr = p11mail_config_get(o->cfg, "identity", "address");
 	if (o->store == NULL || addr == NULL) {
-		if (need == SMIME_NEED_NOTHING)
-			return 0;
-		tool_usage_error("%s is required (or --from ADDRESS with a "
-		                 "store)",
-		                 need == SMIME_NEED_KEY
-		                         ? "--key URI"
-		                         : "--cert FILE (the sender's "
-		                           "certificate)");
+		o->setup_exit = tool_usage_error(
+		        "%s is required (or --from ADDRESS with a "
+		        "store)",
+		        need == SMIME_NEED_KEY ? "--key URI"
+		                               : "--cert FILE (the sender's "
+		                                 "certificate)");
 		return -1;
 	}
 	st = p11mail_mail_set_identity(
@@ -324,7 +457,7 @@ static int set_identity(p11mail_smime *smime, const struct smime_opts *o,
 		           p11mail_strerror(st));
 		return -1;
 	}
-	return 0;
+	return add_chain(smime, o);
 }
 
 p11mail_smime *smime_setup(const struct tool_globals *g, struct smime_opts *o,
@@ -333,6 +466,7 @@ p11mail_smime *smime_setup(const struct tool_globals *g, struct smime_opts *o,
 	p11mail_smime *smime = NULL;
 	enum p11mail_status st;
 
+	o->setup_exit = TOOL_EXIT_FAILURE;
 	st = p11mail_config_load(g->config, &o->cfg);
 	if (st != P11MAIL_OK) {
 		tool_error("cannot read the configuration: %s",
@@ -365,6 +499,7 @@ fail:
 
 void smime_opts_clear(struct smime_opts *o)
 {
+	free_recipients(o);
 	p11mail_store_close(o->store);
 	o->store = NULL;
 	p11mail_config_free(o->cfg);

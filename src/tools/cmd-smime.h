@@ -26,7 +26,8 @@ struct smime_opts {
 	size_t anchor_count;
 	const char *recipient_certs[SMIME_MAX_FILES];
 	size_t recipient_cert_count;
-	const char *to[SMIME_MAX_FILES];
+	const char *to[SMIME_MAX_FILES]; /* --to, lowercase */
+	char *to_owned[SMIME_MAX_FILES]; /* the same, to free */
 	size_t to_count;
 	unsigned int flags; /* enum p11mail_smime_flag */
 	int json;
@@ -36,6 +37,7 @@ struct smime_opts {
 	size_t max_size;            /* --max-size BYTES: sign, encrypt */
 	struct p11mail_config *cfg; /* loaded by smime_setup */
 	p11mail_store *store;       /* opened by smime_setup, or NULL */
+	int setup_exit;             /* smime_setup failed: the exit status */
 };
 
 /* What an operation needs of its own identity. */
@@ -61,12 +63,17 @@ int smime_parse_opts(const struct tool_globals *g, int argc, char **argv,
  * anchors and certificate cache; the identity from --key/--cert, else the
  * store's identity for --from or [identity] address.  Keeps the
  * configuration and store in o (smime_opts_clear after freeing the
- * context).  Prints the error and returns NULL on failure.
+ * context).  Prints the error and returns NULL on failure, with the exit
+ * status in o->setup_exit (TOOL_EXIT_USAGE for options that do not go
+ * together, else TOOL_EXIT_FAILURE).
  */
 p11mail_smime *smime_setup(const struct tool_globals *g, struct smime_opts *o,
                            enum smime_need need);
 
-/* Closes the store and frees the configuration smime_setup kept in o. */
+/*
+ * Closes the store and frees the configuration smime_setup kept in o and
+ * the --to addresses.
+ */
 void smime_opts_clear(struct smime_opts *o);
 
 /* Reads all of the input (file or stdin) into a new buffer (free()). */

@@ -176,6 +176,24 @@ int smime_report(const struct p11mail_verify_result *r, int json,
 	return verdict_exit(r->verdict);
 }
 
+/*
+ * A verification that could not be made, as the same JSON object: verdict
+ * "malformed" (the input is not a message that can be examined) or
+ * "error" (nothing was examined), with the exit status and the reason.
+ */
+static void json_failure(const char *verdict, int exit_status,
+                         const char *problem)
+{
+	report_fp = stdout;
+	fprintf(report_fp,
+	        "{\"verdict\":\"%s\",\"exit\":%d,\"sender\":null,"
+	        "\"signed_part\":null,\"opaque\":false,\"problem\":",
+	        verdict, exit_status);
+	json_string(problem);
+	fputs(",\"signers\":[]}\n", report_fp);
+	fflush(report_fp);
+}
+
 int cmd_verify(const struct tool_globals *g, int argc, char **argv)
 {
 	struct smime_opts o;
@@ -191,13 +209,29 @@ int cmd_verify(const struct tool_globals *g, int argc, char **argv)
 		return rc < 0 ? TOOL_EXIT_OK : rc;
 	rc = TOOL_EXIT_INVALID;
 	smime = smime_setup(g, &o, SMIME_NEED_NOTHING);
-	if (smime == NULL || smime_read_input(o.in, &in, &in_len) != 0) {
+	if (smime == NULL) {
+		rc = o.setup_exit;
+		if (o.json)
+			json_failure("error", rc,
+			             "the configuration, store or token could "
+			             "not be used");
+		goto out;
+	}
+	if (smime_read_input(o.in, &in, &in_len) != 0) {
 		rc = TOOL_EXIT_FAILURE;
+		if (o.json)
+			json_failure("error", rc, "cannot read the message");
 		goto out;
 	}
 	st = p11mail_smime_verify(smime, in, in_len, &r);
 	if (st != P11MAIL_OK) {
 		tool_error("cannot verify: %s", p11mail_strerror(st));
+		if (o.json)
+			json_failure(st == P11MAIL_ERR_FORMAT ||
+			                             st == P11MAIL_ERR_LIMIT
+			                     ? "malformed"
+			                     : "error",
+			             rc, p11mail_strerror(st));
 		goto out;
 	}
 	rc = smime_report(r, o.json, NULL, stdout);
