@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include <openssl/ec.h>
@@ -31,7 +32,11 @@ static int usable_for_encryption(p11mail_smime *smime, X509_STORE *anchors,
 	                       size) == CERTCHECK_TRUSTED;
 }
 
-/* Finds a usable certificate for addr among the candidates (borrowed). */
+/*
+ * Finds a usable certificate for addr among the candidates (borrowed).
+ * Addresses compare without regard to case, as the store files them:
+ * BOB@South-Lab.test is bob@south-lab.test.
+ */
 static struct smime_candidate *pick_candidate(p11mail_smime *smime,
                                               X509_STORE *anchors,
                                               const char *addr, char *problem,
@@ -41,7 +46,7 @@ static struct smime_candidate *pick_candidate(p11mail_smime *smime,
 	for (size_t i = 0; i < smime->candidate_count; i++) {
 		struct smime_candidate *c = &smime->candidates[i];
 
-		if (!certcheck_address_match(c->cert, addr))
+		if (c->address == NULL || strcasecmp(c->address, addr) != 0)
 			continue;
 		if (usable_for_encryption(smime, anchors, c->cert, problem,
 		                          size))

@@ -390,6 +390,13 @@ if "$P11MAIL" encrypt --cert "$ALICE_RSA_CERT" --anchor "$CA_CERT" \
      "$W/to.eml" 2>>"$W/e.err"; then
   pass "encrypt --to 'Name <BOB@South-Lab.test>' reaches bob@south-lab.test"
 else fail "encrypt --to with a name and capitals"; sed 's/^/#   /' "$W/e.err"; fi
+mkmsg "$W/caps" alice@north-clinic.test BOB@South-Lab.test
+if "$P11MAIL" encrypt --cert "$ALICE_RSA_CERT" --anchor "$CA_CERT" \
+     --recipient-cert "$BOB_RSA_CERT" -o "$W/caps.eml" "$W/caps" 2>"$W/e.err" &&
+   "$P11MAIL" decrypt --key "$BOB_KEY" --cert "$BOB_RSA_CERT" \
+     -o "$W/caps.plain" "$W/caps.eml" 2>>"$W/e.err"; then
+  pass "To: BOB@South-Lab.test in the message reaches bob@south-lab.test"
+else fail "To: with capitals"; sed 's/^/#   /' "$W/e.err"; fi
 
 # --- the help and the manual list the same options ---------------------------------
 for cmd in sign verify encrypt decrypt read send; do

@@ -1,7 +1,6 @@
 /* Shared parts of the S/MIME commands; see cmd-smime.h. */
 #include "config.h"
 
-#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -68,8 +67,9 @@ static int plain_address(const char *s, size_t len)
 
 /*
  * A --to value: an address, or "Name <address>" whose address is taken
- * from the angle brackets.  It is kept lowercase, as the store files
- * addresses, so that BOB@South-Lab.test finds bob@south-lab.test.
+ * from the angle brackets.  Case does not matter: encryption compares
+ * addresses as the store files them, BOB@South-Lab.test finding
+ * bob@south-lab.test.
  */
 static int add_recipient(struct smime_opts *o, const char *arg)
 {
@@ -105,8 +105,6 @@ static int add_recipient(struct smime_opts *o, const char *arg)
 		tool_error("out of memory");
 		return -1;
 	}
-	for (char *p = copy; *p != '\0'; p++)
-		*p = (char)tolower((unsigned char)*p);
 	o->to_owned[o->to_count] = copy;
 	o->to[o->to_count++] = copy;
 	return 0;

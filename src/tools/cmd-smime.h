@@ -26,7 +26,7 @@ struct smime_opts {
 	size_t anchor_count;
 	const char *recipient_certs[SMIME_MAX_FILES];
 	size_t recipient_cert_count;
-	const char *to[SMIME_MAX_FILES]; /* --to, lowercase */
+	const char *to[SMIME_MAX_FILES]; /* --to addresses */
 	char *to_owned[SMIME_MAX_FILES]; /* the same, to free */
 	size_t to_count;
 	unsigned int flags; /* enum p11mail_smime_flag */
