@@ -90,40 +90,19 @@ int ci_store(struct ci *ci)
 
 int ci_store_read(struct ci *ci, int *missing, char **dir)
 {
-	struct p11mail_store_report report;
 	enum p11mail_status st;
-	struct stat sb;
-	char *file = NULL;
 
 	*missing = 0;
 	*dir = NULL;
 	st = store_dir(ci, dir);
 	if (st != P11MAIL_OK)
 		return tool_exit_status(st);
-	file = p11mail_store_file(*dir);
-	if (file == NULL)
+	*missing = tool_store_missing(*dir);
+	if (*missing < 0)
 		return TOOL_EXIT_FAILURE;
-	if (stat(file, &sb) != 0 && (errno == ENOENT || errno == ENOTDIR)) {
-		free(file);
-		*missing = 1;
+	if (*missing)
 		return TOOL_EXIT_OK;
-	}
-	free(file);
-	st = p11mail_store_open_readonly(*dir, &ci->store);
-	if (st == P11MAIL_OK &&
-	    (p11mail_store_check(ci->store, &report) != P11MAIL_OK ||
-	     report.foreign || report.damaged ||
-	     report.schema != report.schema_current)) {
-		/*
-		 * The ordinary open names what is wrong with a foreign,
-		 * damaged or newer file and leaves it alone; an older
-		 * schema it brings up to date.
-		 */
-		p11mail_store_close(ci->store);
-		ci->store = NULL;
-		st = p11mail_store_open(*dir, &ci->store);
-	}
-	return tool_exit_status(st);
+	return tool_exit_status(tool_store_open_reading(*dir, &ci->store));
 }
 
 int ci_pin_refused(void)

@@ -60,47 +60,28 @@ struct trust_ctx {
  */
 static int trust_open(struct trust_ctx *c, const char *verb)
 {
-	struct p11mail_store_report report;
 	enum p11mail_status st;
-	struct stat sb;
-	char *dir = NULL, *file = NULL;
+	char *dir = NULL;
 	int write = strcmp(verb, "list") != 0 && strcmp(verb, "show") != 0;
+	int missing = 0;
 
 	st = p11mail_config_load(c->g->config, &c->cfg);
 	if (st == P11MAIL_OK)
 		st = p11mail_store_dir(c->cfg, c->g->store, 0, &dir);
 	if (st == P11MAIL_OK && strcmp(verb, "add") != 0) {
-		file = p11mail_store_file(dir);
-		if (file == NULL) {
+		missing = tool_store_missing(dir);
+		if (missing < 0)
 			st = P11MAIL_ERR_NOMEM;
-		} else if (stat(file, &sb) != 0 &&
-		           (errno == ENOENT || errno == ENOTDIR)) {
-			tool_error("there is no store at %s: nothing is "
-			           "trusted there",
-			           dir);
-			free(file);
-			free(dir);
-			return TOOL_EXIT_FAILURE;
-		}
-		free(file);
 	}
-	if (st == P11MAIL_OK && !write) {
-		st = p11mail_store_open_readonly(dir, &c->store);
-		/*
-		 * The ordinary open names what is wrong with a foreign,
-		 * damaged or newer store; an older one it brings up to date.
-		 */
-		if (st == P11MAIL_OK &&
-		    (p11mail_store_check(c->store, &report) != P11MAIL_OK ||
-		     report.foreign || report.damaged ||
-		     report.schema != report.schema_current)) {
-			p11mail_store_close(c->store);
-			c->store = NULL;
-			write = 1;
-		}
+	if (missing > 0) {
+		tool_error("there is no store at %s: nothing is trusted there",
+		           dir);
+		free(dir);
+		return TOOL_EXIT_FAILURE;
 	}
-	if (st == P11MAIL_OK && write)
-		st = p11mail_store_open(dir, &c->store);
+	if (st == P11MAIL_OK)
+		st = write ? p11mail_store_open(dir, &c->store)
+		           : tool_store_open_reading(dir, &c->store);
 	free(dir);
 	return tool_exit_status(st);
 }

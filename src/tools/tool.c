@@ -2,10 +2,12 @@
 #include "config.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <getopt.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "tool.h"
 
@@ -159,6 +161,37 @@ int tool_exit_status(enum p11mail_status status)
 	default:
 		return TOOL_EXIT_FAILURE;
 	}
+}
+
+int tool_store_missing(const char *dir)
+{
+	char *file = p11mail_store_file(dir);
+	struct stat sb;
+	int missing;
+
+	if (file == NULL)
+		return -1;
+	missing = stat(file, &sb) != 0 && (errno == ENOENT || errno == ENOTDIR);
+	free(file);
+	return missing;
+}
+
+enum p11mail_status tool_store_open_reading(const char *dir,
+                                            p11mail_store **out)
+{
+	struct p11mail_store_report report;
+	enum p11mail_status st;
+
+	st = p11mail_store_open_readonly(dir, out);
+	if (st == P11MAIL_OK &&
+	    (p11mail_store_check(*out, &report) != P11MAIL_OK ||
+	     report.foreign || report.damaged ||
+	     report.schema != report.schema_current)) {
+		p11mail_store_close(*out);
+		*out = NULL;
+		st = p11mail_store_open(dir, out);
+	}
+	return st;
 }
 
 /* Forwards library messages to stderr, debug ones only with --verbose. */

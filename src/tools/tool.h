@@ -83,6 +83,22 @@ void tool_json_string(const char *s);
 int tool_exit_status(enum p11mail_status status);
 
 /*
+ * Whether the store in dir has no database file yet (1), has one (0), or
+ * cannot be told (-1, out of memory).  Commands that only read never
+ * create a store.
+ */
+int tool_store_missing(const char *dir);
+
+/*
+ * Opens the existing store in dir for reading.  A foreign, damaged or
+ * newer file, or an older schema, goes through the ordinary open instead,
+ * which names what is wrong and leaves it alone, or brings the schema up
+ * to date.
+ */
+enum p11mail_status tool_store_open_reading(const char *dir,
+                                            p11mail_store **out);
+
+/*
  * Refuses a PKCS#11 URI given on the command line that carries pin-value
  * (argv is visible to every user of the machine).  Prints a usage error
  * naming option and returns TOOL_EXIT_USAGE; returns 0 when uri is NULL or
