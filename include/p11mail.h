@@ -27,39 +27,41 @@ extern "C" {
 /* Result of every library call.  p11mail_strerror() names each one. */
 enum p11mail_status {
 	P11MAIL_OK = 0,
-	P11MAIL_ERR_NOMEM,	  /* out of memory */
-	P11MAIL_ERR_ARGS,	  /* invalid argument (a programming error) */
-	P11MAIL_ERR_IO,		  /* a file or stream could not be read/written */
-	P11MAIL_ERR_CONFIG,	  /* configuration is missing or malformed */
-	P11MAIL_ERR_URI,	  /* a PKCS#11 URI is malformed */
-	P11MAIL_ERR_MODULE,	  /* a PKCS#11 module failed to load or start */
-	P11MAIL_ERR_NO_TOKEN,	  /* no token matches (card not inserted?) */
-	P11MAIL_ERR_NO_KEY,	  /* no key matches the URI */
-	P11MAIL_ERR_AMBIGUOUS,	  /* the URI matches more than one object */
+	P11MAIL_ERR_NOMEM,     /* out of memory */
+	P11MAIL_ERR_ARGS,      /* invalid argument (a programming error) */
+	P11MAIL_ERR_IO,        /* a file or stream could not be read/written */
+	P11MAIL_ERR_CONFIG,    /* configuration is missing or malformed */
+	P11MAIL_ERR_URI,       /* a PKCS#11 URI is malformed */
+	P11MAIL_ERR_MODULE,    /* a PKCS#11 module failed to load or start */
+	P11MAIL_ERR_NO_TOKEN,  /* no token matches (card not inserted?) */
+	P11MAIL_ERR_NO_KEY,    /* no key matches the URI */
+	P11MAIL_ERR_AMBIGUOUS, /* the URI matches more than one object */
 	P11MAIL_ERR_PIN_INCORRECT, /* the token rejected the PIN */
-	P11MAIL_ERR_PIN_LOCKED,	  /* the PIN is locked */
+	P11MAIL_ERR_PIN_LOCKED,    /* the PIN is locked */
 	P11MAIL_ERR_PIN_FINAL_TRY, /* one try left: login refused */
-	P11MAIL_ERR_PIN_EXPIRED,  /* the PIN must be changed first */
+	P11MAIL_ERR_PIN_EXPIRED,   /* the PIN must be changed first */
 	P11MAIL_ERR_PIN_CANCELLED, /* no PIN was given */
-	P11MAIL_ERR_TOKEN_REMOVED, /* the token went away during the operation */
-	P11MAIL_ERR_MECHANISM,	  /* the token cannot do this operation */
-	P11MAIL_ERR_TOKEN,	  /* any other token failure */
-	P11MAIL_ERR_CRYPTO,	  /* a cryptographic operation failed */
-	P11MAIL_ERR_DECRYPT,	  /* decryption failed (one generic error) */
-	P11MAIL_ERR_FORMAT,	  /* input is not a well-formed message or object */
-	P11MAIL_ERR_LIMIT,	  /* input exceeds a configured bound */
-	P11MAIL_ERR_NO_CERT,	  /* no usable certificate for a party */
-	P11MAIL_ERR_CERT_EXPIRED, /* a certificate is expired or not yet valid */
-	P11MAIL_ERR_UNTRUSTED,	  /* a certificate does not chain to an anchor */
-	P11MAIL_ERR_SIGNATURE,	  /* a signature is invalid or cannot be checked */
-	P11MAIL_ERR_STORE,	  /* the workstation store failed */
-	P11MAIL_ERR_STORE_BUSY,	  /* the store stayed locked by another process */
-	P11MAIL_ERR_EXISTS,	  /* the object is already present */
-	P11MAIL_ERR_NOT_FOUND,	  /* the object is not present */
-	P11MAIL_ERR_TRANSPORT,	  /* a mail server could not be reached */
-	P11MAIL_ERR_AUTH,	  /* a mail server refused the credentials */
-	P11MAIL_ERR_DISCOVERY,	  /* certificate discovery failed */
-	P11MAIL_ERR_INTERNAL	  /* a bug: please report it */
+	P11MAIL_ERR_TOKEN_REMOVED, /* the token went away during the operation
+	                            */
+	P11MAIL_ERR_MECHANISM,     /* the token cannot do this operation */
+	P11MAIL_ERR_TOKEN,         /* any other token failure */
+	P11MAIL_ERR_CRYPTO,        /* a cryptographic operation failed */
+	P11MAIL_ERR_DECRYPT,       /* decryption failed (one generic error) */
+	P11MAIL_ERR_FORMAT,  /* input is not a well-formed message or object */
+	P11MAIL_ERR_LIMIT,   /* input exceeds a configured bound */
+	P11MAIL_ERR_NO_CERT, /* no usable certificate for a party */
+	P11MAIL_ERR_CERT_EXPIRED, /* a certificate is expired or not yet valid
+	                           */
+	P11MAIL_ERR_UNTRUSTED, /* a certificate does not chain to an anchor */
+	P11MAIL_ERR_SIGNATURE, /* a signature is invalid or cannot be checked */
+	P11MAIL_ERR_STORE,     /* the workstation store failed */
+	P11MAIL_ERR_STORE_BUSY, /* the store stayed locked by another process */
+	P11MAIL_ERR_EXISTS,     /* the object is already present */
+	P11MAIL_ERR_NOT_FOUND,  /* the object is not present */
+	P11MAIL_ERR_TRANSPORT,  /* a mail server could not be reached */
+	P11MAIL_ERR_AUTH,       /* a mail server refused the credentials */
+	P11MAIL_ERR_DISCOVERY,  /* certificate discovery failed */
+	P11MAIL_ERR_INTERNAL    /* a bug: please report it */
 };
 
 /* Returns a static English sentence for a status; never NULL. */
@@ -81,7 +83,7 @@ enum p11mail_log_level {
  * without a newline and is valid only during the call.
  */
 typedef void (*p11mail_log_fn)(void *arg, enum p11mail_log_level level,
-			       const char *text);
+                               const char *text);
 
 /*
  * Installs the process-wide log callback (NULL discards messages).  Debug
@@ -122,7 +124,7 @@ p11mail_config_load(const char *path, struct p11mail_config **out);
 /* Parses configuration text; name stands for the file in messages. */
 P11MAIL_EXPORT enum p11mail_status
 p11mail_config_parse(const char *text, const char *name,
-		     struct p11mail_config **out);
+                     struct p11mail_config **out);
 
 /* Releases a configuration; accepts NULL. */
 P11MAIL_EXPORT void p11mail_config_free(struct p11mail_config *cfg);
@@ -132,19 +134,19 @@ P11MAIL_EXPORT const char *
 p11mail_config_path(const struct p11mail_config *cfg);
 
 /* The value of section.key, borrowed from cfg, or NULL when unset. */
-P11MAIL_EXPORT const char *
-p11mail_config_get(const struct p11mail_config *cfg, const char *section,
-		   const char *key);
+P11MAIL_EXPORT const char *p11mail_config_get(const struct p11mail_config *cfg,
+                                              const char *section,
+                                              const char *key);
 
 /* A yes/no key as 1 or 0, or def when unset. */
 P11MAIL_EXPORT int p11mail_config_get_bool(const struct p11mail_config *cfg,
-					   const char *section,
-					   const char *key, int def);
+                                           const char *section, const char *key,
+                                           int def);
 
 /* A numeric key (a port, seconds), or def when unset. */
 P11MAIL_EXPORT long p11mail_config_get_long(const struct p11mail_config *cfg,
-					    const char *section,
-					    const char *key, long def);
+                                            const char *section,
+                                            const char *key, long def);
 
 /*
  * Reads the secret a source names ("file:/path": the file's first line),
@@ -152,7 +154,7 @@ P11MAIL_EXPORT long p11mail_config_get_long(const struct p11mail_config *cfg,
  * p11mail_secret_free.  Fails with P11MAIL_ERR_CONFIG and a logged reason.
  */
 P11MAIL_EXPORT enum p11mail_status p11mail_secret_read(const char *source,
-						       char **out);
+                                                       char **out);
 
 typedef struct p11mail_store p11mail_store;
 
@@ -163,8 +165,8 @@ typedef struct p11mail_store p11mail_store;
  * $XDG_DATA_HOME/p11mail.  cfg may be NULL.  Free the result with free().
  */
 P11MAIL_EXPORT enum p11mail_status
-p11mail_store_dir(const struct p11mail_config *cfg, const char *dir,
-		  int system, char **out);
+p11mail_store_dir(const struct p11mail_config *cfg, const char *dir, int system,
+                  char **out);
 
 /*
  * Opens the store in dir, creating dir (0700) and the database (0600) when
@@ -173,7 +175,7 @@ p11mail_store_dir(const struct p11mail_config *cfg, const char *dir,
  * share the store safely.  Close with p11mail_store_close.
  */
 P11MAIL_EXPORT enum p11mail_status p11mail_store_open(const char *dir,
-						      p11mail_store **out);
+                                                      p11mail_store **out);
 
 /* Closes the store; accepts NULL. */
 P11MAIL_EXPORT void p11mail_store_close(p11mail_store *store);
@@ -187,12 +189,12 @@ P11MAIL_EXPORT void p11mail_store_set_wait(p11mail_store *store, int millis);
 
 /* One of this workstation's own identities. */
 struct p11mail_identity {
-	char *address;	      /* lowercase */
-	unsigned char *cert;  /* DER */
+	char *address;       /* lowercase */
+	unsigned char *cert; /* DER */
 	size_t cert_len;
 	unsigned char *chain; /* issuers' DER certificates, concatenated */
 	size_t chain_len;
-	char *key_uri;	      /* RFC 7512 URI of the private key */
+	char *key_uri; /* RFC 7512 URI of the private key */
 	char fingerprint[65];
 	int64_t not_before;
 	int64_t not_after;
@@ -214,7 +216,7 @@ p11mail_identity_add(p11mail_store *store, const struct p11mail_identity *id);
  */
 P11MAIL_EXPORT enum p11mail_status
 p11mail_identity_find(p11mail_store *store, const char *address,
-		      struct p11mail_identity **ids, size_t *count);
+                      struct p11mail_identity **ids, size_t *count);
 
 /*
  * Removes the identities of address, only the one with that fingerprint
@@ -222,19 +224,19 @@ p11mail_identity_find(p11mail_store *store, const char *address,
  */
 P11MAIL_EXPORT enum p11mail_status
 p11mail_identity_remove(p11mail_store *store, const char *address,
-			const char *fingerprint);
+                        const char *fingerprint);
 
 /* Frees a list of identities; accepts NULL. */
 P11MAIL_EXPORT void p11mail_identities_free(struct p11mail_identity *ids,
-					    size_t count);
+                                            size_t count);
 
 /* A trust anchor: a CA certificate or one individually trusted one. */
 struct p11mail_anchor {
 	unsigned char *cert; /* DER */
 	size_t cert_len;
 	char fingerprint[65];
-	char *subject;	     /* one line, RFC 2253 */
-	char *domain;	     /* the mail domain it is limited to, or NULL */
+	char *subject; /* one line, RFC 2253 */
+	char *domain;  /* the mail domain it is limited to, or NULL */
 	int is_ca;
 	int64_t not_after;
 };
@@ -243,9 +245,10 @@ struct p11mail_anchor {
  * Trusts a certificate as an anchor, for every domain (domain NULL) or for
  * one mail domain.  The same anchor again returns P11MAIL_ERR_EXISTS.
  */
-P11MAIL_EXPORT enum p11mail_status
-p11mail_anchor_add(p11mail_store *store, const unsigned char *der,
-		   size_t der_len, const char *domain);
+P11MAIL_EXPORT enum p11mail_status p11mail_anchor_add(p11mail_store *store,
+                                                      const unsigned char *der,
+                                                      size_t der_len,
+                                                      const char *domain);
 
 /*
  * Removes the anchor with that fingerprint (or unique prefix of at least 8
@@ -254,16 +257,16 @@ p11mail_anchor_add(p11mail_store *store, const unsigned char *der,
  */
 P11MAIL_EXPORT enum p11mail_status
 p11mail_anchor_remove(p11mail_store *store, const char *fingerprint,
-		      const char *domain);
+                      const char *domain);
 
 /* Every anchor; free with p11mail_anchors_free. */
 P11MAIL_EXPORT enum p11mail_status
 p11mail_anchor_list(p11mail_store *store, struct p11mail_anchor **anchors,
-		    size_t *count);
+                    size_t *count);
 
 /* Frees a list of anchors; accepts NULL. */
 P11MAIL_EXPORT void p11mail_anchors_free(struct p11mail_anchor *anchors,
-					 size_t count);
+                                         size_t count);
 
 struct x509_store_st;
 
@@ -273,24 +276,24 @@ struct x509_store_st;
  */
 P11MAIL_EXPORT enum p11mail_status
 p11mail_store_anchors(p11mail_store *store, const char *domain,
-		      struct x509_store_st **out);
+                      struct x509_store_st **out);
 
 /* Where a correspondent's certificate came from. */
 enum p11mail_cache_source {
 	P11MAIL_CACHE_EXCHANGED = 1, /* a verified signed message */
 	P11MAIL_CACHE_DISCOVERED,    /* DNS CERT or LDAP */
-	P11MAIL_CACHE_SENT_TO	      /* a recipient of sent mail */
+	P11MAIL_CACHE_SENT_TO        /* a recipient of sent mail */
 };
 
 /* One certificate of the correspondents' cache. */
 struct p11mail_cert {
-	char *address;	     /* lowercase */
+	char *address;       /* lowercase */
 	unsigned char *cert; /* DER */
 	size_t cert_len;
 	char fingerprint[65];
 	int64_t not_before;
 	int64_t not_after;
-	unsigned int key_usage;	 /* X509v3_KU_* bits; 0xffff when absent */
+	unsigned int key_usage;    /* X509v3_KU_* bits; 0xffff when absent */
 	unsigned char *smime_caps; /* SMIMECapabilities DER, may be NULL */
 	size_t smime_caps_len;
 	enum p11mail_cache_source source;
@@ -307,9 +310,9 @@ struct p11mail_cert {
  */
 P11MAIL_EXPORT enum p11mail_status
 p11mail_cache_put(p11mail_store *store, const char *address,
-		  const unsigned char *der, size_t der_len,
-		  enum p11mail_cache_source source, const unsigned char *caps,
-		  size_t caps_len, int64_t expires_at);
+                  const unsigned char *der, size_t der_len,
+                  enum p11mail_cache_source source, const unsigned char *caps,
+                  size_t caps_len, int64_t expires_at);
 
 /*
  * The cached certificates for address, valid now first and newest first;
@@ -318,12 +321,12 @@ p11mail_cache_put(p11mail_store *store, const char *address,
  */
 P11MAIL_EXPORT enum p11mail_status
 p11mail_cache_find(p11mail_store *store, const char *address,
-		   struct p11mail_cert **certs, size_t *count);
+                   struct p11mail_cert **certs, size_t *count);
 
 /* Notes that a cached certificate was just used (for sending). */
-P11MAIL_EXPORT enum p11mail_status
-p11mail_cache_touch(p11mail_store *store, const char *address,
-		    const char *fingerprint);
+P11MAIL_EXPORT enum p11mail_status p11mail_cache_touch(p11mail_store *store,
+                                                       const char *address,
+                                                       const char *fingerprint);
 
 /*
  * Records that discovery found nothing for address until expires_at
@@ -331,22 +334,22 @@ p11mail_cache_touch(p11mail_store *store, const char *address,
  */
 P11MAIL_EXPORT enum p11mail_status
 p11mail_cache_put_negative(p11mail_store *store, const char *address,
-			   int64_t expires_at);
+                           int64_t expires_at);
 
 /* Sets *negative to 1 when a live negative entry exists for address. */
 P11MAIL_EXPORT enum p11mail_status
 p11mail_cache_is_negative(p11mail_store *store, const char *address,
-			  int *negative);
+                          int *negative);
 
 /* Frees a list of cached certificates; accepts NULL. */
 P11MAIL_EXPORT void p11mail_certs_free(struct p11mail_cert *certs,
-				       size_t count);
+                                       size_t count);
 
 /* What p11mail_trust_add did. */
 enum p11mail_trust_outcome {
-	P11MAIL_TRUST_ADDED = 1,  /* the certificate is now trusted */
-	P11MAIL_TRUST_UNCHANGED,  /* it already was: nothing changed */
-	P11MAIL_TRUST_CONFLICT	  /* another one is trusted: nothing changed */
+	P11MAIL_TRUST_ADDED = 1, /* the certificate is now trusted */
+	P11MAIL_TRUST_UNCHANGED, /* it already was: nothing changed */
+	P11MAIL_TRUST_CONFLICT   /* another one is trusted: nothing changed */
 };
 
 /* Flags of p11mail_trust_add. */
@@ -360,9 +363,9 @@ enum p11mail_trust_outcome {
  */
 P11MAIL_EXPORT enum p11mail_status
 p11mail_trust_add(p11mail_store *store, const char *address,
-		  const unsigned char *der, size_t der_len,
-		  enum p11mail_cache_source source, unsigned int flags,
-		  enum p11mail_trust_outcome *outcome, char previous[65]);
+                  const unsigned char *der, size_t der_len,
+                  enum p11mail_cache_source source, unsigned int flags,
+                  enum p11mail_trust_outcome *outcome, char previous[65]);
 
 /*
  * Withdraws trust from the certificates of address (only the one with that
@@ -371,7 +374,7 @@ p11mail_trust_add(p11mail_store *store, const char *address,
  */
 P11MAIL_EXPORT enum p11mail_status
 p11mail_trust_remove(p11mail_store *store, const char *address,
-		     const char *fingerprint);
+                     const char *fingerprint);
 
 /*
  * The trusted certificates, of address or all when NULL, sorted by address.
@@ -379,16 +382,16 @@ p11mail_trust_remove(p11mail_store *store, const char *address,
  */
 P11MAIL_EXPORT enum p11mail_status
 p11mail_trust_list(p11mail_store *store, const char *address,
-		   struct p11mail_cert **certs, size_t *count);
+                   struct p11mail_cert **certs, size_t *count);
 
 /* One certificate that expires soon or has expired. */
 struct p11mail_expiring {
-	int identity;	/* 1: own identity, 0: a correspondent's */
-	int trusted;	/* correspondents: trusted flag */
+	int identity; /* 1: own identity, 0: a correspondent's */
+	int trusted;  /* correspondents: trusted flag */
 	char *address;
 	char fingerprint[65];
 	int64_t not_after;
-	int expired;	/* validity already ended */
+	int expired;    /* validity already ended */
 	long days_left; /* whole days until the end, 0 when expired */
 };
 
@@ -398,11 +401,11 @@ struct p11mail_expiring {
  */
 P11MAIL_EXPORT enum p11mail_status
 p11mail_certs_expiring(p11mail_store *store, int days,
-		       struct p11mail_expiring **items, size_t *count);
+                       struct p11mail_expiring **items, size_t *count);
 
 /* Frees a list from p11mail_certs_expiring; accepts NULL. */
 P11MAIL_EXPORT void p11mail_expiring_free(struct p11mail_expiring *items,
-					  size_t count);
+                                          size_t count);
 
 /*
  * Certificate discovery (DNS CERT records and LDAP).  A discovered
@@ -415,24 +418,24 @@ struct x509_store_st;
 /* Why a candidate was accepted or skipped. */
 enum p11mail_candidate_verdict {
 	P11MAIL_CAND_ACCEPTED = 0,  /* usable for the address */
-	P11MAIL_CAND_MALFORMED,	    /* not a parsable X.509 certificate */
+	P11MAIL_CAND_MALFORMED,     /* not a parsable X.509 certificate */
 	P11MAIL_CAND_WRONG_BINDING, /* names neither the address nor domain */
-	P11MAIL_CAND_EXPIRED,	    /* expired or not yet valid */
+	P11MAIL_CAND_EXPIRED,       /* expired or not yet valid */
 	P11MAIL_CAND_WRONG_USAGE,   /* key usage or EKU forbids S/MIME */
-	P11MAIL_CAND_REVOKED,	    /* listed in a configured CRL */
-	P11MAIL_CAND_UNTRUSTED	    /* no chain to an anchor, or weak */
+	P11MAIL_CAND_REVOKED,       /* listed in a configured CRL */
+	P11MAIL_CAND_UNTRUSTED      /* no chain to an anchor, or weak */
 };
 
 /* One certificate found during discovery; owned by its result. */
 struct p11mail_candidate {
-	const char *source;	  /* "dns", "ldap" or "cache" */
-	const char *origin;	  /* record or server and entry it came from */
-	const char *binding;	  /* "address", "domain" or NULL */
+	const char *source;  /* "dns", "ldap" or "cache" */
+	const char *origin;  /* record or server and entry it came from */
+	const char *binding; /* "address", "domain" or NULL */
 	enum p11mail_candidate_verdict verdict;
-	const char *reason;	  /* one line explaining the verdict */
-	const char *subject;	  /* one-line subject DN, or NULL */
+	const char *reason;       /* one line explaining the verdict */
+	const char *subject;      /* one-line subject DN, or NULL */
 	const char *fingerprint;  /* SHA-256, colon-separated hex, or NULL */
-	long long not_after;	  /* end of validity (Unix time), or 0 */
+	long long not_after;      /* end of validity (Unix time), or 0 */
 	const unsigned char *der; /* the certificate */
 	size_t der_len;
 };
@@ -446,11 +449,11 @@ struct p11mail_candidate {
  */
 struct p11mail_discover_cache {
 	enum p11mail_status (*get)(void *arg, const char *address,
-				   long long now, unsigned char **der,
-				   size_t *len, char **source);
+	                           long long now, unsigned char **der,
+	                           size_t *len, char **source);
 	enum p11mail_status (*put)(void *arg, const char *address,
-				   const unsigned char *der, size_t len,
-				   const char *source, long long expires);
+	                           const unsigned char *der, size_t len,
+	                           const char *source, long long expires);
 	void *arg;
 };
 
@@ -473,7 +476,7 @@ P11MAIL_EXPORT void p11mail_discover_free(struct p11mail_discover *disc);
  */
 P11MAIL_EXPORT enum p11mail_status
 p11mail_discover_set_dns_server(struct p11mail_discover *disc,
-				const char *server);
+                                const char *server);
 
 /*
  * Adds the certificates and CRLs of store (the domain's trust anchors) to
@@ -481,17 +484,16 @@ p11mail_discover_set_dns_server(struct p11mail_discover *disc,
  */
 P11MAIL_EXPORT enum p11mail_status
 p11mail_discover_set_anchors(struct p11mail_discover *disc,
-			     struct x509_store_st *store);
+                             struct x509_store_st *store);
 
 /* Adds the PEM certificates in path as anchors. */
 P11MAIL_EXPORT enum p11mail_status
 p11mail_discover_add_anchor_file(struct p11mail_discover *disc,
-				 const char *path);
+                                 const char *path);
 
 /* Adds the PEM CRLs in path; candidates are then checked for revocation. */
 P11MAIL_EXPORT enum p11mail_status
-p11mail_discover_add_crl_file(struct p11mail_discover *disc,
-			      const char *path);
+p11mail_discover_add_crl_file(struct p11mail_discover *disc, const char *path);
 
 /*
  * Uses the workstation store (borrowed; it must outlive disc): its anchors
@@ -501,7 +503,7 @@ p11mail_discover_add_crl_file(struct p11mail_discover *disc,
 struct p11mail_store;
 P11MAIL_EXPORT enum p11mail_status
 p11mail_discover_use_store(struct p11mail_discover *disc,
-			   struct p11mail_store *store);
+                           struct p11mail_store *store);
 
 /* Sets the network timeout per query or connection, in seconds (1-60). */
 P11MAIL_EXPORT enum p11mail_status
@@ -514,8 +516,8 @@ p11mail_discover_set_timeout(struct p11mail_discover *disc, int seconds);
  */
 P11MAIL_EXPORT enum p11mail_status
 p11mail_discover_set_cache(struct p11mail_discover *disc,
-			   const struct p11mail_discover_cache *cache,
-			   int ttl, int negative_ttl);
+                           const struct p11mail_discover_cache *cache, int ttl,
+                           int negative_ttl);
 
 /*
  * Looks up the certificates for address in DNS then LDAP, judges each one
@@ -524,7 +526,7 @@ p11mail_discover_set_cache(struct p11mail_discover *disc,
  */
 P11MAIL_EXPORT enum p11mail_status
 p11mail_discover_run(struct p11mail_discover *disc, const char *address,
-		     struct p11mail_discovery **out);
+                     struct p11mail_discovery **out);
 
 /* Returns how many candidates a discovery examined. */
 P11MAIL_EXPORT size_t
@@ -560,11 +562,11 @@ typedef struct p11mail_smime p11mail_smime;
 /* Options of one operation, or'ed together; 0 means the defaults. */
 enum p11mail_smime_flag {
 	P11MAIL_SMIME_OPAQUE = 1u << 0, /* sign: signed-data, not multipart */
-	P11MAIL_SMIME_PSS = 1u << 1,	/* sign: RSA-PSS instead of v1.5 */
+	P11MAIL_SMIME_PSS = 1u << 1,    /* sign: RSA-PSS instead of v1.5 */
 	P11MAIL_SMIME_SHA512 = 1u << 2, /* sign: SHA-512 instead of SHA-256 */
-	P11MAIL_SMIME_OAEP = 1u << 3,	/* encrypt: RSA-OAEP key transport */
-	P11MAIL_SMIME_CBC = 1u << 4,	/* encrypt: AES-256-CBC, not GCM */
-	P11MAIL_SMIME_SIGN = 1u << 5	/* encrypt: sign first */
+	P11MAIL_SMIME_OAEP = 1u << 3,   /* encrypt: RSA-OAEP key transport */
+	P11MAIL_SMIME_CBC = 1u << 4,    /* encrypt: AES-256-CBC, not GCM */
+	P11MAIL_SMIME_SIGN = 1u << 5    /* encrypt: sign first */
 };
 
 /*
@@ -577,18 +579,18 @@ struct p11mail_cert_source {
 	void *arg;
 	enum p11mail_status (*anchors)(void *arg, p11mail_smime *smime);
 	enum p11mail_status (*lookup)(void *arg, p11mail_smime *smime,
-				      const char *address);
+	                              const char *address);
 };
 
 /* Bounds on a message; 0 in a field keeps the default. */
 struct p11mail_smime_limits {
-	size_t max_size;    /* bytes of input (default 64 MiB) */
-	size_t max_depth;   /* MIME nesting (default 16) */
-	size_t max_parts;   /* MIME parts (default 256) */
-	size_t max_header;  /* bytes of one header field (default 64 KiB) */
-	size_t max_certs;   /* certificates in one CMS object (default 16) */
+	size_t max_size;      /* bytes of input (default 64 MiB) */
+	size_t max_depth;     /* MIME nesting (default 16) */
+	size_t max_parts;     /* MIME parts (default 256) */
+	size_t max_header;    /* bytes of one header field (default 64 KiB) */
+	size_t max_certs;     /* certificates in one CMS object (default 16) */
 	size_t max_file_size; /* a file signed or encrypted by the _fd
-				 functions, which stream (default 64 GiB) */
+	                         functions, which stream (default 64 GiB) */
 };
 
 /* Creates an S/MIME context.  Free with p11mail_smime_free. */
@@ -608,18 +610,19 @@ p11mail_smime_new_config(const struct p11mail_config *cfg, p11mail_smime **out);
 P11MAIL_EXPORT void p11mail_smime_free(p11mail_smime *smime);
 
 /* Uses src (copied) for anchors and recipient certificates. */
-P11MAIL_EXPORT void p11mail_smime_set_source(p11mail_smime *smime,
-					     const struct p11mail_cert_source *src);
+P11MAIL_EXPORT void
+p11mail_smime_set_source(p11mail_smime *smime,
+                         const struct p11mail_cert_source *src);
 
 /* Changes the bounds; fields left 0 keep their defaults. */
 P11MAIL_EXPORT void
 p11mail_smime_set_limits(p11mail_smime *smime,
-			 const struct p11mail_smime_limits *limits);
+                         const struct p11mail_smime_limits *limits);
 
 /* Adds one trust anchor (DER or PEM); a CA or a single trusted cert. */
 P11MAIL_EXPORT enum p11mail_status
 p11mail_smime_add_anchor(p11mail_smime *smime, const unsigned char *cert,
-			 size_t len);
+                         size_t len);
 
 /* Adds every certificate of a PEM or DER file as a trust anchor. */
 P11MAIL_EXPORT enum p11mail_status
@@ -631,7 +634,7 @@ p11mail_smime_add_anchor_file(p11mail_smime *smime, const char *path);
  */
 P11MAIL_EXPORT enum p11mail_status
 p11mail_smime_add_cert(p11mail_smime *smime, const unsigned char *cert,
-		       size_t len);
+                       size_t len);
 
 /*
  * The same with the SMIMECapabilities (DER, may be NULL) the correspondent
@@ -640,8 +643,8 @@ p11mail_smime_add_cert(p11mail_smime *smime, const unsigned char *cert,
  */
 P11MAIL_EXPORT enum p11mail_status
 p11mail_smime_add_cert_caps(p11mail_smime *smime, const unsigned char *cert,
-			    size_t len, const unsigned char *caps,
-			    size_t caps_len);
+                            size_t len, const unsigned char *caps,
+                            size_t caps_len);
 
 /* Adds every certificate of a PEM or DER file as a candidate. */
 P11MAIL_EXPORT enum p11mail_status
@@ -656,7 +659,7 @@ p11mail_smime_add_cert_file(p11mail_smime *smime, const char *path);
  */
 P11MAIL_EXPORT enum p11mail_status
 p11mail_smime_set_identity(p11mail_smime *smime, const char *key,
-			   const char *cert_file, const char *chain_file);
+                           const char *cert_file, const char *chain_file);
 
 /*
  * Adds every certificate of a PEM or DER file to the intermediates that
@@ -673,8 +676,8 @@ p11mail_smime_add_chain_file(p11mail_smime *smime, const char *path);
  */
 P11MAIL_EXPORT enum p11mail_status
 p11mail_smime_sign(p11mail_smime *smime, unsigned int flags,
-		   const unsigned char *in, size_t in_len, unsigned char **out,
-		   size_t *out_len);
+                   const unsigned char *in, size_t in_len, unsigned char **out,
+                   size_t *out_len);
 
 /*
  * Signs the message in the regular file in_fd (read from its start; it must
@@ -682,21 +685,22 @@ p11mail_smime_sign(p11mail_smime *smime, unsigned int flags,
  * Memory stays flat in the message size: the canonical body goes through
  * a private temporary file.  On failure out_fd may hold partial output.
  */
-P11MAIL_EXPORT enum p11mail_status
-p11mail_smime_sign_fd(p11mail_smime *smime, unsigned int flags, int in_fd,
-		      int out_fd);
+P11MAIL_EXPORT enum p11mail_status p11mail_smime_sign_fd(p11mail_smime *smime,
+                                                         unsigned int flags,
+                                                         int in_fd, int out_fd);
 
 /*
  * Encrypts a message to the addresses in to (none: its To and Cc) plus
- * the identity itself, signing it first with P11MAIL_SMIME_SIGN.  Every address without a
- * usable certificate is logged and the call fails with P11MAIL_ERR_NO_CERT
- * before anything is encrypted.  Free out with p11mail_smime_release.
+ * the identity itself, signing it first with P11MAIL_SMIME_SIGN.  Every address
+ * without a usable certificate is logged and the call fails with
+ * P11MAIL_ERR_NO_CERT before anything is encrypted.  Free out with
+ * p11mail_smime_release.
  */
 P11MAIL_EXPORT enum p11mail_status
 p11mail_smime_encrypt(p11mail_smime *smime, unsigned int flags,
-		      const char *const *to, size_t to_count,
-		      const unsigned char *in, size_t in_len,
-		      unsigned char **out, size_t *out_len);
+                      const char *const *to, size_t to_count,
+                      const unsigned char *in, size_t in_len,
+                      unsigned char **out, size_t *out_len);
 
 /*
  * The same from the regular file in_fd to out_fd (as p11mail_smime_sign_fd),
@@ -705,8 +709,8 @@ p11mail_smime_encrypt(p11mail_smime *smime, unsigned int flags,
  */
 P11MAIL_EXPORT enum p11mail_status
 p11mail_smime_encrypt_fd(p11mail_smime *smime, unsigned int flags,
-			 const char *const *to, size_t to_count, int in_fd,
-			 int out_fd);
+                         const char *const *to, size_t to_count, int in_fd,
+                         int out_fd);
 
 /*
  * Decrypts a message whose root (or single wrapper) is encrypted, with the
@@ -717,8 +721,8 @@ p11mail_smime_encrypt_fd(p11mail_smime *smime, unsigned int flags,
  */
 P11MAIL_EXPORT enum p11mail_status
 p11mail_smime_decrypt(p11mail_smime *smime, const unsigned char *in,
-		      size_t in_len, unsigned char **out, size_t *out_len,
-		      int *authenticated);
+                      size_t in_len, unsigned char **out, size_t *out_len,
+                      int *authenticated);
 
 /*
  * The same from the regular file in_fd (a message or bare CMS) to out_fd,
@@ -728,32 +732,33 @@ p11mail_smime_decrypt(p11mail_smime *smime, const unsigned char *in,
  */
 P11MAIL_EXPORT enum p11mail_status
 p11mail_smime_decrypt_fd(p11mail_smime *smime, int in_fd, int out_fd,
-			 int *authenticated);
+                         int *authenticated);
 
 /* Wipes and frees a buffer returned by the functions above; accepts NULL. */
 P11MAIL_EXPORT void p11mail_smime_release(unsigned char *buf, size_t len);
 
 /* How far a signer is trusted. */
 enum p11mail_trust {
-	P11MAIL_TRUST_TRUSTED = 0,   /* chains to an anchor */
-	P11MAIL_TRUST_NOT_TRUSTED,   /* valid, but no anchor vouches for it */
+	P11MAIL_TRUST_TRUSTED = 0,    /* chains to an anchor */
+	P11MAIL_TRUST_NOT_TRUSTED,    /* valid, but no anchor vouches for it */
 	P11MAIL_TRUST_UNTRUSTED_CHAIN /* the chain itself is broken */
 };
 
 /* The finding for one SignerInfo. */
 struct p11mail_signer {
-	char *addresses;	 /* certificate addresses, comma-separated */
-	char *subject;		 /* certificate subject, one line */
-	char fingerprint[65];	 /* hex SHA-256 of the certificate, or "" */
-	int valid;		 /* signature, attributes, certificate policy */
+	char *addresses;      /* certificate addresses, comma-separated */
+	char *subject;        /* certificate subject, one line */
+	char fingerprint[65]; /* hex SHA-256 of the certificate, or "" */
+	int valid;            /* signature, attributes, certificate policy */
 	enum p11mail_trust trust;
-	int sender_match;	 /* From/Sender is one of the addresses */
-	char *problem;		 /* why not valid or not trusted, or NULL */
-	int64_t signing_time;	 /* claimed (never used for checks), or -1 */
+	int sender_match;        /* From/Sender is one of the addresses */
+	char *problem;           /* why not valid or not trusted, or NULL */
+	int64_t signing_time;    /* claimed (never used for checks), or -1 */
 	unsigned char *cert_der; /* the signer certificate, or NULL */
 	size_t cert_der_len;
-	unsigned char *smime_caps; /* signed SMIMECapabilities (DER) of an
-				      intact signature, for the cache; or NULL */
+	unsigned char
+	        *smime_caps; /* signed SMIMECapabilities (DER) of an
+	                        intact signature, for the cache; or NULL */
 	size_t smime_caps_len;
 };
 
@@ -767,10 +772,10 @@ enum p11mail_verdict {
 
 struct p11mail_verify_result {
 	enum p11mail_verdict verdict;
-	char *sender;		/* addr-spec of Sender, else From, or NULL */
-	int opaque;		/* signed-data carried its own content */
-	char *signed_part;	/* "" the root; "2.1" when only a part is */
-	char *problem;		/* message-level problem, or NULL */
+	char *sender;      /* addr-spec of Sender, else From, or NULL */
+	int opaque;        /* signed-data carried its own content */
+	char *signed_part; /* "" the root; "2.1" when only a part is */
+	char *problem;     /* message-level problem, or NULL */
 	size_t signer_count;
 	struct p11mail_signer *signers;
 	unsigned char *content; /* the signed entity's bytes */
@@ -786,7 +791,7 @@ struct p11mail_verify_result {
  */
 P11MAIL_EXPORT enum p11mail_status
 p11mail_smime_verify(p11mail_smime *smime, const unsigned char *in,
-		     size_t in_len, struct p11mail_verify_result **out);
+                     size_t in_len, struct p11mail_verify_result **out);
 
 /* Releases a verification result; accepts NULL. */
 P11MAIL_EXPORT void
@@ -799,8 +804,8 @@ p11mail_verify_result_free(struct p11mail_verify_result *result);
 /* How the connection to a mail server is protected. */
 enum p11mail_tls {
 	P11MAIL_TLS_STARTTLS = 0, /* plain, then STARTTLS; refused without */
-	P11MAIL_TLS_IMPLICIT,	  /* TLS from the first byte (smtps, imaps) */
-	P11MAIL_TLS_NONE	  /* no TLS; a password only to loopback */
+	P11MAIL_TLS_IMPLICIT,     /* TLS from the first byte (smtps, imaps) */
+	P11MAIL_TLS_NONE          /* no TLS; a password only to loopback */
 };
 
 /*
@@ -809,12 +814,12 @@ enum p11mail_tls {
  */
 struct p11mail_server {
 	const char *host;
-	unsigned int port;    /* 0: the protocol's port for tls */
+	unsigned int port; /* 0: the protocol's port for tls */
 	enum p11mail_tls tls;
 	const char *user;     /* NULL: no login */
 	const char *password; /* secret; never logged or traced */
 	const char *ca_file;  /* PEM file of anchors, or NULL */
-	long timeout;	      /* seconds to connect or stall; 0: 30 */
+	long timeout;         /* seconds to connect or stall; 0: 30 */
 };
 
 /* The SMTP envelope: sender and recipients (addr-specs, deduplicated). */
@@ -842,8 +847,8 @@ P11MAIL_EXPORT void p11mail_envelope_free(struct p11mail_envelope *env);
  * P11MAIL_ERR_FORMAT (logged) when there is no sender or no recipient.
  */
 P11MAIL_EXPORT enum p11mail_status
-p11mail_message_envelope(const unsigned char *msg, size_t len,
-			 const char *from, struct p11mail_envelope **out);
+p11mail_message_envelope(const unsigned char *msg, size_t len, const char *from,
+                         struct p11mail_envelope **out);
 
 /*
  * The sender of a message (Sender, else the single From) as an addr-spec
@@ -859,7 +864,7 @@ p11mail_message_sender(const unsigned char *msg, size_t len, char **out);
  */
 P11MAIL_EXPORT enum p11mail_status
 p11mail_message_strip_bcc(const unsigned char *msg, size_t len,
-			  unsigned char **out, size_t *out_len);
+                          unsigned char **out, size_t *out_len);
 
 /*
  * Checks that msg is a mail message (starts with a header field, parses,
@@ -868,12 +873,12 @@ p11mail_message_strip_bcc(const unsigned char *msg, size_t len,
  */
 P11MAIL_EXPORT enum p11mail_status
 p11mail_message_check(const unsigned char *msg, size_t len,
-		      const char **reason);
+                      const char **reason);
 
 /* What the root of a message is, from its Content-Type alone. */
 enum p11mail_message_kind {
 	P11MAIL_MESSAGE_PLAIN = 0,
-	P11MAIL_MESSAGE_SIGNED,	  /* multipart/signed or signed-data */
+	P11MAIL_MESSAGE_SIGNED,   /* multipart/signed or signed-data */
 	P11MAIL_MESSAGE_ENCRYPTED /* enveloped or authEnveloped data */
 };
 
@@ -889,7 +894,7 @@ struct p11mail_message_summary {
 /* Summarizes a message (P11MAIL_ERR_FORMAT when malformed, logged). */
 P11MAIL_EXPORT enum p11mail_status
 p11mail_message_summarize(const unsigned char *msg, size_t len,
-			  struct p11mail_message_summary **out);
+                          struct p11mail_message_summary **out);
 
 /* Releases a summary; accepts NULL. */
 P11MAIL_EXPORT void
@@ -902,8 +907,8 @@ p11mail_message_summary_free(struct p11mail_message_summary *summary);
  */
 P11MAIL_EXPORT enum p11mail_status
 p11mail_smtp_submit(const struct p11mail_server *srv,
-		    const struct p11mail_envelope *env,
-		    const unsigned char *msg, size_t len);
+                    const struct p11mail_envelope *env,
+                    const unsigned char *msg, size_t len);
 
 /*
  * Delivers msg into the Maildir dir (created when missing): written into
@@ -911,7 +916,7 @@ p11mail_smtp_submit(const struct p11mail_server *srv,
  */
 P11MAIL_EXPORT enum p11mail_status
 p11mail_maildir_deliver(const char *dir, const unsigned char *msg, size_t len,
-			char **id);
+                        char **id);
 
 /* One message of a Maildir. */
 struct p11mail_maildir_entry {
@@ -919,7 +924,7 @@ struct p11mail_maildir_entry {
 	char *path;    /* the file in new/ or cur/ */
 	int64_t mtime; /* delivery time */
 	size_t size;
-	int seen;      /* the S flag is set */
+	int seen; /* the S flag is set */
 };
 
 /* The messages of a Maildir, oldest first. */
@@ -938,13 +943,14 @@ P11MAIL_EXPORT void
 p11mail_maildir_list_free(struct p11mail_maildir_list *list);
 
 /* Reads message id (64 MiB at most) into out (free()); NOT_FOUND if gone. */
-P11MAIL_EXPORT enum p11mail_status
-p11mail_maildir_read(const char *dir, const char *id, unsigned char **out,
-		     size_t *out_len);
+P11MAIL_EXPORT enum p11mail_status p11mail_maildir_read(const char *dir,
+                                                        const char *id,
+                                                        unsigned char **out,
+                                                        size_t *out_len);
 
 /* Removes message id from the Maildir. */
 P11MAIL_EXPORT enum p11mail_status p11mail_maildir_remove(const char *dir,
-							  const char *id);
+                                                          const char *id);
 
 /*
  * Queues msg with its envelope in the outbox Maildir; *id names it
@@ -952,26 +958,26 @@ P11MAIL_EXPORT enum p11mail_status p11mail_maildir_remove(const char *dir,
  */
 P11MAIL_EXPORT enum p11mail_status
 p11mail_queue_add(const char *outbox, const struct p11mail_envelope *env,
-		  const unsigned char *msg, size_t len, char **id);
+                  const unsigned char *msg, size_t len, char **id);
 
 /* Reads a queued message: its envelope and the message (free() both). */
 P11MAIL_EXPORT enum p11mail_status
 p11mail_queue_read(const char *outbox, const char *id,
-		   struct p11mail_envelope **env, unsigned char **msg,
-		   size_t *len);
+                   struct p11mail_envelope **env, unsigned char **msg,
+                   size_t *len);
 
 /* Which protocol a fetch speaks. */
 enum p11mail_fetch_proto {
 	P11MAIL_FETCH_IMAP = 0, /* UIDs above the last one fetched */
-	P11MAIL_FETCH_POP3	/* UIDLs not fetched before */
+	P11MAIL_FETCH_POP3      /* UIDLs not fetched before */
 };
 
 /* What one fetch did; filled even when it stopped on an error. */
 struct p11mail_fetch_stats {
-	size_t listed;	/* new messages on the server */
+	size_t listed;  /* new messages on the server */
 	size_t fetched; /* stored in the Maildir */
 	size_t skipped; /* malformed, reported and left on the server */
-	size_t known;	/* already in the Maildir (same Message-ID) */
+	size_t known;   /* already in the Maildir (same Message-ID) */
 };
 
 /*
@@ -980,10 +986,9 @@ struct p11mail_fetch_stats {
  * nothing twice.  Nothing is deleted on the server.
  */
 P11MAIL_EXPORT enum p11mail_status
-p11mail_fetch(const struct p11mail_server *srv,
-	      enum p11mail_fetch_proto proto, const char *mailbox,
-	      const char *maildir, const char *state_file,
-	      struct p11mail_fetch_stats *stats);
+p11mail_fetch(const struct p11mail_server *srv, enum p11mail_fetch_proto proto,
+              const char *mailbox, const char *maildir, const char *state_file,
+              struct p11mail_fetch_stats *stats);
 
 /* The mail account of the configuration ([account]). */
 struct p11mail_account;
@@ -1002,7 +1007,7 @@ enum p11mail_service {
  */
 P11MAIL_EXPORT enum p11mail_status
 p11mail_account_load(const struct p11mail_config *cfg, const char *store_dir,
-		     struct p11mail_account **out);
+                     struct p11mail_account **out);
 
 /* Releases an account and wipes its password; accepts NULL. */
 P11MAIL_EXPORT void p11mail_account_free(struct p11mail_account *acct);
@@ -1025,7 +1030,7 @@ P11MAIL_EXPORT enum p11mail_status
 p11mail_account_set_maildir(struct p11mail_account *acct, const char *dir);
 P11MAIL_EXPORT enum p11mail_status
 p11mail_account_set_tls(struct p11mail_account *acct,
-			enum p11mail_service service, enum p11mail_tls tls);
+                        enum p11mail_service service, enum p11mail_tls tls);
 
 /*
  * Describes one server of the account in *out (strings borrowed from
@@ -1034,8 +1039,8 @@ p11mail_account_set_tls(struct p11mail_account *acct,
  */
 P11MAIL_EXPORT enum p11mail_status
 p11mail_account_server(struct p11mail_account *acct,
-		       enum p11mail_service service,
-		       struct p11mail_server *out);
+                       enum p11mail_service service,
+                       struct p11mail_server *out);
 
 /*
  * Sends msg: queues it in the outbox, submits it when an SMTP server is
@@ -1043,19 +1048,16 @@ p11mail_account_server(struct p11mail_account *acct,
  * Whenever the message stays in the outbox, even on failure, *queued_id
  * names it (free()).
  */
-P11MAIL_EXPORT enum p11mail_status
-p11mail_send_message(struct p11mail_account *acct,
-		     const struct p11mail_envelope *env,
-		     const unsigned char *msg, size_t len, int *sent,
-		     char **queued_id);
+P11MAIL_EXPORT enum p11mail_status p11mail_send_message(
+        struct p11mail_account *acct, const struct p11mail_envelope *env,
+        const unsigned char *msg, size_t len, int *sent, char **queued_id);
 
 /*
  * Retries every queued message; each one the server accepts is removed.
  * Counts are set even on failure; the status is that of the last failure.
  */
 P11MAIL_EXPORT enum p11mail_status
-p11mail_send_queue(struct p11mail_account *acct, size_t *sent,
-		   size_t *failed);
+p11mail_send_queue(struct p11mail_account *acct, size_t *sent, size_t *failed);
 
 /*
  * Loads the configuration (config_path, or the default search), decides
@@ -1064,15 +1066,16 @@ p11mail_send_queue(struct p11mail_account *acct, size_t *sent,
  */
 P11MAIL_EXPORT enum p11mail_status
 p11mail_account_open(const char *config_path, const char *store_dir,
-		     struct p11mail_config **cfg, struct p11mail_account **out);
+                     struct p11mail_config **cfg, struct p11mail_account **out);
 
 /*
  * Reads a whole message from path ("-" or NULL: standard input), at most
  * max bytes (P11MAIL_ERR_LIMIT beyond).  Free out with free().
  */
-P11MAIL_EXPORT enum p11mail_status
-p11mail_message_load(const char *path, size_t max, unsigned char **out,
-		     size_t *out_len);
+P11MAIL_EXPORT enum p11mail_status p11mail_message_load(const char *path,
+                                                        size_t max,
+                                                        unsigned char **out,
+                                                        size_t *out_len);
 
 /*
  * Makes an S/MIME context for mail: the store's anchors and individually
@@ -1082,7 +1085,7 @@ p11mail_message_load(const char *path, size_t max, unsigned char **out,
  */
 P11MAIL_EXPORT enum p11mail_status
 p11mail_mail_smime_new(p11mail_store *store, const char *const *addresses,
-		       size_t count, p11mail_smime **out);
+                       size_t count, p11mail_smime **out);
 
 /*
  * Gives smime the identity of address from the store: its certificate and
@@ -1091,8 +1094,8 @@ p11mail_mail_smime_new(p11mail_store *store, const char *const *addresses,
  */
 P11MAIL_EXPORT enum p11mail_status
 p11mail_mail_set_identity(p11mail_smime *smime, p11mail_store *store,
-			  const char *address, const char *pin_source,
-			  int need_key);
+                          const char *address, const char *pin_source,
+                          int need_key);
 
 /*
  * Auto-trust of the mail workstation: trusts, for each address, the cached
@@ -1103,14 +1106,14 @@ p11mail_mail_set_identity(p11mail_smime *smime, p11mail_store *store,
  */
 P11MAIL_EXPORT enum p11mail_status
 p11mail_mail_trust_recipients(p11mail_store *store, const char *sender,
-			      const char *const *addresses, size_t count,
-			      size_t *added);
+                              const char *const *addresses, size_t count,
+                              size_t *added);
 
 /* How p11mail_mail_protect treats a message; or'ed together. */
 enum p11mail_protect {
-	P11MAIL_PROTECT_SIGN = 1u << 0,	   /* sign with the sender's identity */
+	P11MAIL_PROTECT_SIGN = 1u << 0,    /* sign with the sender's identity */
 	P11MAIL_PROTECT_ENCRYPT = 1u << 1, /* encrypt; fail without certs */
-	P11MAIL_PROTECT_AUTO = 1u << 2	   /* sign; encrypt when possible */
+	P11MAIL_PROTECT_AUTO = 1u << 2     /* sign; encrypt when possible */
 };
 
 /*
@@ -1123,9 +1126,9 @@ enum p11mail_protect {
  */
 P11MAIL_EXPORT enum p11mail_status
 p11mail_mail_protect(const struct p11mail_config *cfg, const char *store_dir,
-		     const struct p11mail_envelope *env, unsigned int how,
-		     const unsigned char *msg, size_t len, unsigned char **out,
-		     size_t *out_len, int *encrypted);
+                     const struct p11mail_envelope *env, unsigned int how,
+                     const unsigned char *msg, size_t len, unsigned char **out,
+                     size_t *out_len, int *encrypted);
 
 /* ---- end of mail transport -------------------------------------------- */
 
@@ -1147,10 +1150,10 @@ p11mail_store_open_readonly(const char *dir, p11mail_store **out);
 
 /* What p11mail_store_check found. */
 struct p11mail_store_report {
-	int foreign;	    /* an SQLite database of another program */
-	int damaged;	    /* unreadable, or SQLite's check failed */
+	int foreign;        /* an SQLite database of another program */
+	int damaged;        /* unreadable, or SQLite's check failed */
 	char detail[256];   /* what SQLite said when damaged */
-	int schema;	    /* the file's schema version; -1 when unknown */
+	int schema;         /* the file's schema version; -1 when unknown */
 	int schema_current; /* the version this p11mail writes */
 };
 
@@ -1168,7 +1171,7 @@ p11mail_store_check(p11mail_store *store, struct p11mail_store_report *report);
  */
 P11MAIL_EXPORT enum p11mail_status
 p11mail_cache_list(p11mail_store *store, const char *address,
-		   struct p11mail_cert **certs, size_t *count);
+                   struct p11mail_cert **certs, size_t *count);
 
 /* ---- end of examining a store ------------------------------------------ */
 
@@ -1181,8 +1184,8 @@ p11mail_cache_list(p11mail_store *store, const char *address,
  */
 P11MAIL_EXPORT enum p11mail_status
 p11mail_queue_add_held(const char *outbox, const struct p11mail_envelope *env,
-		       unsigned int how, const unsigned char *msg, size_t len,
-		       char **id);
+                       unsigned int how, const unsigned char *msg, size_t len,
+                       char **id);
 
 /*
  * Reads a queued message and the protection it waits for (*how, 0 for
@@ -1191,8 +1194,8 @@ p11mail_queue_add_held(const char *outbox, const struct p11mail_envelope *env,
  */
 P11MAIL_EXPORT enum p11mail_status
 p11mail_queue_read_held(const char *outbox, const char *id,
-			struct p11mail_envelope **env, unsigned int *how,
-			unsigned char **msg, size_t *len);
+                        struct p11mail_envelope **env, unsigned int *how,
+                        unsigned char **msg, size_t *len);
 
 /*
  * True when p11mail_mail_protect failed with st only because the token
@@ -1205,11 +1208,9 @@ P11MAIL_EXPORT int p11mail_protect_can_wait(enum p11mail_status st);
  * init-args, PIN policy) for signing and decryption; cfg NULL: the
  * environment, as p11mail_mail_smime_new does.
  */
-P11MAIL_EXPORT enum p11mail_status
-p11mail_mail_smime_new_config(const struct p11mail_config *cfg,
-			      p11mail_store *store,
-			      const char *const *addresses, size_t count,
-			      p11mail_smime **out);
+P11MAIL_EXPORT enum p11mail_status p11mail_mail_smime_new_config(
+        const struct p11mail_config *cfg, p11mail_store *store,
+        const char *const *addresses, size_t count, p11mail_smime **out);
 
 /* ---- end of mail held for its token ----------------------------------- */
 
@@ -1225,8 +1226,8 @@ enum p11mail_doctor_level {
 /* What to check; a zeroed structure checks the usual places. */
 struct p11mail_doctor_options {
 	const char *config_path; /* NULL: as p11mail_config_load */
-	const char *store_dir;	 /* NULL: [store] path or the default */
-	int login;		 /* log in to the tokens to see private keys */
+	const char *store_dir;   /* NULL: [store] path or the default */
+	int login;               /* log in to the tokens to see private keys */
 };
 
 /* One finding; its strings belong to the report. */
@@ -1248,11 +1249,10 @@ typedef struct p11mail_doctor_report p11mail_doctor_report;
  */
 P11MAIL_EXPORT enum p11mail_status
 p11mail_doctor_run(const struct p11mail_doctor_options *options,
-		   p11mail_doctor_report **out);
+                   p11mail_doctor_report **out);
 
 /* Number of findings in report, in the order the checks made them. */
-P11MAIL_EXPORT size_t
-p11mail_doctor_count(const p11mail_doctor_report *report);
+P11MAIL_EXPORT size_t p11mail_doctor_count(const p11mail_doctor_report *report);
 
 /*
  * Finding i of report into *out; its strings live as long as the report.
@@ -1260,7 +1260,7 @@ p11mail_doctor_count(const p11mail_doctor_report *report);
  */
 P11MAIL_EXPORT enum p11mail_status
 p11mail_doctor_finding(const p11mail_doctor_report *report, size_t i,
-		       struct p11mail_doctor_finding *out);
+                       struct p11mail_doctor_finding *out);
 
 /*
  * True when findings were lost for want of memory: the report is then
@@ -1281,7 +1281,7 @@ P11MAIL_EXPORT void p11mail_doctor_report_free(p11mail_doctor_report *report);
  * EnvelopedData before any key operation, with P11MAIL_ERR_FORMAT.
  */
 P11MAIL_EXPORT void p11mail_smime_set_require_aead(p11mail_smime *smime,
-						   int on);
+                                                   int on);
 
 /*
  * Checks, without any key, that the message or bare CMS in the regular

@@ -233,8 +233,10 @@ static int assuan_unescape(const char *in, char *buf, size_t size)
 	for (; *in != '\0'; in++) {
 		char c = *in;
 
-		if (c == '%' && tok_hex_digit(in[1]) >= 0 && tok_hex_digit(in[2]) >= 0) {
-			c = (char)(tok_hex_digit(in[1]) * 16 + tok_hex_digit(in[2]));
+		if (c == '%' && tok_hex_digit(in[1]) >= 0 &&
+		    tok_hex_digit(in[2]) >= 0) {
+			c = (char)(tok_hex_digit(in[1]) * 16 +
+			           tok_hex_digit(in[2]));
 			in += 2;
 		}
 		if (len + 1 >= size)

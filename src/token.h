@@ -253,9 +253,9 @@ struct tok_module_info {
 	char *name; /* registry name, or the module's path */
 	char *path; /* the module's file; NULL when p11-kit does not say */
 	int from_registry;
-	int loaded;  /* the file loaded (registry modules always do) */
-	int started; /* C_Initialize succeeded */
-	char *error; /* why it did not load or start, else NULL */
+	int loaded;   /* the file loaded (registry modules always do) */
+	int started;  /* C_Initialize succeeded */
+	char *error;  /* why it did not load or start, else NULL */
 	int has_info; /* C_GetInfo answered: the next four are set */
 	char manufacturer[33];
 	char description[33];
@@ -324,9 +324,9 @@ struct tok_key_probe {
 	char token_serial[17];
 	int login_required;
 	int logged_in;
-	CK_RV login_rv;       /* the login's result when one was tried */
+	CK_RV login_rv;        /* the login's result when one was tried */
 	char login_error[256]; /* and its sentence when it failed */
-	size_t private_keys;  /* objects the URI names on that token */
+	size_t private_keys;   /* objects the URI names on that token */
 	size_t public_keys;
 	size_t certificates;
 	int matches; /* -1: nothing to compare; 0: other key; 1: same key */
