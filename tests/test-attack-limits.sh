@@ -73,6 +73,13 @@ if "$P11MAIL" sign --key "$DAVE_KEY" --cert "$DAVE_CERT" -o "$W/huge.sig" \
    [ "$(wc -c <"$W/huge.sig")" -gt 67200000 ]; then
   pass "sign: a file over 64 MiB is signed (streaming)"
 else fail "sign: a file over 64 MiB"; sed 's/^/#   /' "$W/sign.err"; fi
+# verify --max-size raises the bound of a message held in memory.
+_rc=$(verify_rc "$W/huge.sig" --anchor "$CA_CERT" --max-size 80000000)
+case $_rc in
+0|3) pass "verify --max-size: a signed message over 64 MiB verifies" ;;
+*) fail "verify --max-size over 64 MiB (exit $_rc)"
+   sed 's/^/#   /' "$W/verify.err" ;;
+esac
 rm -f "$W/huge.sig"
 if "$P11MAIL" sign --max-size 1000000 --key "$DAVE_KEY" --cert "$DAVE_CERT" \
     -o "$W/huge.sig" "$W/huge.eml" 2>"$W/sign.err"; then

@@ -479,8 +479,9 @@ p11mail_smime *smime_setup(const struct tool_globals *g, struct smime_opts *o,
 		return NULL;
 	}
 	if (o->max_size != 0) {
-		struct p11mail_smime_limits limits = {.max_file_size =
-		                                              o->max_size};
+		/* Streamed files and messages held in memory alike. */
+		struct p11mail_smime_limits limits = {
+		        .max_size = o->max_size, .max_file_size = o->max_size};
 
 		p11mail_smime_set_limits(smime, &limits);
 	}

@@ -18,6 +18,8 @@ static const char verify_help[] =
         "  -a, --anchor FILE   trust anchor (CA or single certificate); "
         "repeatable\n"
         "      --content FILE  write the signed content to FILE\n"
+        "      --max-size N    take a message of up to N bytes (default 64 "
+        "MiB)\n"
         "      --json          report as JSON on stdout\n\n"
         "Exit status: 0 valid and trusted, 3 valid but a signer is not "
         "trusted,\n4 invalid, not signed or cannot verify, 1 failure, 2 "
@@ -204,7 +206,7 @@ int cmd_verify(const struct tool_globals *g, int argc, char **argv)
 	enum p11mail_status st;
 	int rc;
 
-	rc = smime_parse_opts(g, argc, argv, "ajn", verify_help, &o);
+	rc = smime_parse_opts(g, argc, argv, "ajnm", verify_help, &o);
 	if (rc != TOOL_EXIT_OK)
 		return rc < 0 ? TOOL_EXIT_OK : rc;
 	rc = TOOL_EXIT_INVALID;
