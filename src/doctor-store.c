@@ -222,7 +222,8 @@ static void check_identities(struct doctor *d, struct doctor_p11 *p11,
 		           "identities cannot be read: %s", d->last_log);
 		return;
 	}
-	qsort(ids, n, sizeof(*ids), identity_order);
+	if (n > 1)
+		qsort(ids, n, sizeof(*ids), identity_order);
 	for (size_t i = 0; i < n; i++) {
 		const char *a = ids[i].address;
 
@@ -288,7 +289,8 @@ static void check_anchors(struct doctor *d, p11mail_store *st)
 
 	if (p11mail_anchor_list(st, &anchors, &n) != P11MAIL_OK)
 		return;
-	qsort(anchors, n, sizeof(*anchors), anchor_order);
+	if (n > 1)
+		qsort(anchors, n, sizeof(*anchors), anchor_order);
 	for (size_t i = 0; i < n; i++) {
 		const struct p11mail_anchor *a = &anchors[i];
 		X509 *cert = parse_x509(a->cert, a->cert_len);

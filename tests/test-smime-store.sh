@@ -39,6 +39,8 @@ as() { _u=$1; shift; P11MAIL_CONFIG="$W/$_u/p11mail.conf" "$P11MAIL" "$@"; }
 # the library, as a signed exchange would, with those SMIMECapabilities.
 cache() {
   openssl x509 -in "$3" -outform DER -out "$W/cache.der" || return 1
+  # A sanitizer build's library loads only after the ASan runtime.
+  LD_PRELOAD=${P11MAIL_TEST_ASAN_RUNTIME:-} \
   python3 - "$LIB" "$W/$1/store" "$2" "$W/cache.der" "${4:-}" <<'PY'
 import ctypes, sys
 lib = ctypes.CDLL(sys.argv[1])

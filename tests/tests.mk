@@ -30,7 +30,9 @@ AM_TESTS_ENVIRONMENT += \
 	ASAN_OPTIONS=detect_leaks=0:halt_on_error=1; export ASAN_OPTIONS; \
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1; \
 	export UBSAN_OPTIONS; \
-	P11MAIL_TEST_SANITIZED=1; export P11MAIL_TEST_SANITIZED;
+	P11MAIL_TEST_SANITIZED=1; export P11MAIL_TEST_SANITIZED; \
+	P11MAIL_TEST_ASAN_RUNTIME='$(ASAN_RUNTIME)'; \
+	export P11MAIL_TEST_ASAN_RUNTIME;
 endif
 
 check_LTLIBRARIES += tests/libtap.la
