@@ -56,6 +56,8 @@ usage "a short option without its value" \
 usage "a value given to a flag" \
   "p11mail verify: option '--json' takes no value" "p11mail verify" \
   "$P" verify --json=yes
+usage "an empty --out" "p11mail sign: --out needs a file name" \
+  "p11mail sign" "$P" sign -o "" "$W/msg.eml"
 usage "an ambiguous abbreviation" "p11mail sign: option '--s' is ambiguous" \
   "p11mail sign" "$P" sign --s
 usage "an option of another command is named by its long name" \
@@ -188,6 +190,13 @@ grep -q "skipped message 3" "$W/r.err" && pass "inbox: the bad one is named" ||
 run "read N --json, the option last" 3 "$P" read 1 --json
 [ "$(jq -r .verdict "$W/r.out" 2>/dev/null)" = not-trusted ] &&
   pass "read 1 --json: the verdict" || fail "read 1 --json: the verdict"
+
+run "read of a path outside the Maildir: no such message" 1 \
+  "$P" read ../../etc/passwd
+grep -q "no message ../../etc/passwd in" "$W/r.err" &&
+  pass "read: a path is named as no message of the Maildir" ||
+  { fail "read: a path is named as no message of the Maildir"
+    sed 's/^/#   /' "$W/r.err"; }
 
 run "inbox: a missing Maildir is an error" 1 \
   "$P" inbox --maildir "$W/no-such-maildir"

@@ -132,17 +132,21 @@ if command -v script >/dev/null 2>&1; then
 	out=$(printf 'y\n' | script -qec "'$P11MAIL' --config \
 		'$W/carol/p11mail.conf' --store '$W/carol/store' read 1" \
 		/dev/null 2>&1)
+	rc=$?
 	case $out in
 	*"Trust this certificate for $A"*"is now trusted"*)
 		pass "read asks at a terminal and trusts on yes" ;;
 	*) fail "read asks at a terminal and trusts on yes"; diag "$out" ;;
 	esac
+	if [ "$rc" = 0 ]; then pass "trusted at the prompt: read exits 0"
+	else fail "trusted at the prompt: read exits 0 (rc=$rc)"; fi
 	out=$(p11 carol inbox 2>&1)
 	if sig_is S "for two"; then pass "the signer now shows S"
 	else fail "the signer now shows S"; diag "$out"; fi
 else
 	skip "read asks at a terminal" "script not found (bsdutils)"
 	skip "the signer now shows S" "script not found (bsdutils)"
+	skip "trusted at the prompt: read exits 0" "script not found (bsdutils)"
 fi
 
 # 6. A tampered signed message shows X, and read exits 4.

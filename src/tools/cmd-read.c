@@ -235,23 +235,27 @@ static int read_ask(const char *address, const char *fingerprint)
 	return answer[0] == 'y' || answer[0] == 'Y';
 }
 
-/* Offers to trust a valid signer that is not trusted yet. */
-static void read_offer_trust(struct read_ctx *c, const struct read_opts *o)
+/*
+ * Offers to trust a valid signer that is not trusted yet.  Returns 1 when
+ * the person at the terminal trusted it, else 0.
+ */
+static int read_offer_trust(struct read_ctx *c, const struct read_opts *o)
 {
 	const struct p11mail_signer *s;
 	enum p11mail_trust_outcome outcome;
 	char previous[65] = "";
 	char *address;
+	int trusted = 0;
 
 	if (c->vr->signer_count != 1)
-		return;
+		return 0;
 	s = &c->vr->signers[0];
 	if (!s->valid || s->trust != P11MAIL_TRUST_NOT_TRUSTED ||
 	    !s->sender_match || s->cert_der == NULL)
-		return;
+		return 0;
 	address = c->vr->sender != NULL ? strdup(c->vr->sender) : NULL;
 	if (address == NULL)
-		return;
+		return 0;
 	if (o->no_prompt || o->json || !isatty(STDIN_FILENO) ||
 	    !isatty(STDERR_FILENO) || !read_ask(address, s->fingerprint)) {
 		fprintf(stderr,
@@ -269,8 +273,10 @@ static void read_offer_trust(struct read_ctx *c, const struct read_opts *o)
 		                   : "the store refused it");
 	} else {
 		fprintf(stderr, "p11mail: %s is now trusted\n", address);
+		trusted = 1;
 	}
 	free(address);
+	return trusted;
 }
 
 /*
@@ -433,8 +439,10 @@ static int read_show(const struct tool_globals *g, struct read_ctx *c,
 		fwrite(body, 1, len, stdout);
 	}
 	read_cache_signer(c);
-	if (c->vr->verdict == P11MAIL_VERDICT_NOT_TRUSTED)
-		read_offer_trust(c, o);
+	/* Trusted on the spot: the signer is trusted now, exit 0. */
+	if (c->vr->verdict == P11MAIL_VERDICT_NOT_TRUSTED &&
+	    read_offer_trust(c, o))
+		rc = TOOL_EXIT_OK;
 out:
 	p11mail_message_summary_free(s);
 	return rc;
@@ -453,12 +461,18 @@ int cmd_read(const struct tool_globals *g, int argc, char **argv)
 	st = p11mail_account_open(g->config, g->store, &c.cfg, &c.acct);
 	if (st == P11MAIL_OK && o.maildir != NULL)
 		st = p11mail_account_set_maildir(c.acct, o.maildir);
-	if (st == P11MAIL_OK)
+	if (st == P11MAIL_OK) {
 		st = read_resolve(p11mail_account_maildir(c.acct), o.which,
 		                  &c.id);
-	if (st == P11MAIL_OK)
-		st = p11mail_maildir_read(p11mail_account_maildir(c.acct), c.id,
-		                          &c.msg, &c.msg_len);
+		if (st == P11MAIL_OK)
+			st = p11mail_maildir_read(
+			        p11mail_account_maildir(c.acct), c.id, &c.msg,
+			        &c.msg_len);
+		/* A name with a slash or a dot path is no message there. */
+		if (st == P11MAIL_ERR_ARGS &&
+		    p11mail_account_maildir(c.acct) != NULL)
+			st = P11MAIL_ERR_NOT_FOUND;
+	}
 	if (st == P11MAIL_ERR_NOT_FOUND)
 		tool_error("no message %s in %s (see p11mail inbox)", o.which,
 		           p11mail_account_maildir(c.acct));

@@ -144,9 +144,17 @@ static int apply(struct smime_opts *o, int c, const char *arg)
 		o->chain = arg;
 		break;
 	case 'o':
+		if (*arg == '\0') {
+			tool_usage_error("--out needs a file name");
+			return -1;
+		}
 		o->out = arg;
 		break;
 	case 'n':
+		if (*arg == '\0') {
+			tool_usage_error("--content needs a file name");
+			return -1;
+		}
 		o->content_out = arg;
 		break;
 	case 'f':
