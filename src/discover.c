@@ -6,8 +6,11 @@
  */
 #include "config.h"
 
+#include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include <openssl/x509.h>
@@ -193,6 +196,32 @@ static enum p11mail_status run_anchors(struct run *run)
 	return st;
 }
 
+/*
+ * Whether path names a regular file this process can read; logs "cannot
+ * read PATH: reason" when it does not, so a missing file is not reported
+ * as one without certificates or CRLs.
+ */
+static int discover_file_readable(const char *path)
+{
+	struct stat sb;
+	FILE *f = fopen(path, "r");
+	int err;
+
+	if (f == NULL) {
+		err = errno;
+	} else if (fstat(fileno(f), &sb) != 0) {
+		err = errno;
+		fclose(f);
+	} else {
+		fclose(f);
+		if (!S_ISDIR(sb.st_mode))
+			return 1;
+		err = EISDIR;
+	}
+	p11m_log(P11MAIL_LOG_ERROR, "cannot read %s: %s", path, strerror(err));
+	return 0;
+}
+
 enum p11mail_status
 p11mail_discover_add_anchor_file(struct p11mail_discover *disc,
                                  const char *path)
@@ -201,12 +230,13 @@ p11mail_discover_add_anchor_file(struct p11mail_discover *disc,
 
 	if (disc == NULL || path == NULL)
 		return P11MAIL_ERR_ARGS;
+	if (!discover_file_readable(path))
+		return P11MAIL_ERR_IO;
 	lookup = X509_STORE_add_lookup(disc->anchors, X509_LOOKUP_file());
 	if (lookup == NULL)
 		return P11MAIL_ERR_NOMEM;
 	if (X509_load_cert_file(lookup, path, X509_FILETYPE_PEM) <= 0) {
-		p11m_log(P11MAIL_LOG_ERROR,
-		         "%s holds no PEM certificate to use as an anchor",
+		p11m_log(P11MAIL_LOG_ERROR, "%s holds no PEM certificate",
 		         path);
 		return P11MAIL_ERR_IO;
 	}
@@ -221,6 +251,8 @@ enum p11mail_status p11mail_discover_add_crl_file(struct p11mail_discover *disc,
 
 	if (disc == NULL || path == NULL)
 		return P11MAIL_ERR_ARGS;
+	if (!discover_file_readable(path))
+		return P11MAIL_ERR_IO;
 	lookup = X509_STORE_add_lookup(disc->anchors, X509_LOOKUP_file());
 	if (lookup == NULL)
 		return P11MAIL_ERR_NOMEM;

@@ -273,9 +273,23 @@ run "a malformed address is a usage error" 2 $D $A "not-an-address"
 run "a hostile address is a usage error" 2 $D $A "a)(mail=*@$N"
 run "a bad --dns-server is a usage error" 2 \
   "$P11MAIL" discover --dns-server "name.example:53" "alice@$N"
-run "an unreadable anchor file is a usage error" 2 \
+run "a missing anchor file fails" 1 \
   $D --anchor "$T/missing.pem" "alice@$N"
-check "the message names the file" has err "missing.pem"
+check "one line says it cannot be read, and why" test "$(cat "$T/err")" = \
+  "p11mail: cannot read $T/missing.pem: No such file or directory"
+printf 'no certificate here\n' >"$T/plain.txt"
+run "an anchor file without certificates fails" 1 \
+  $D --anchor "$T/plain.txt" "alice@$N"
+check "one line says it holds none" test "$(cat "$T/err")" = \
+  "p11mail: $T/plain.txt holds no PEM certificate"
+run "a missing CRL file fails" 1 \
+  $D $A --crl "$T/missing.crl" "alice@$N"
+check "one line says it cannot be read, and why" test "$(cat "$T/err")" = \
+  "p11mail: cannot read $T/missing.crl: No such file or directory"
+run "a CRL file without CRLs fails" 1 \
+  $D $A --crl "$CA_PEM" "alice@$N"
+check "one line says it holds none" test "$(cat "$T/err")" = \
+  "p11mail: $CA_PEM holds no PEM CRL"
 run "--output refuses to leave a half-written file" 1 \
   $D $A --output "$T/no/such/dir/x.pem" "alice@$N"
 

@@ -161,6 +161,21 @@ struct discover_opts {
 	int timeout;
 };
 
+/*
+ * An --anchor or --crl file that cannot be used: the library has said why
+ * ("cannot read FILE: reason", "FILE holds no PEM certificate"), so only
+ * other failures are reported here.  Exits 1, as the other commands do
+ * with a file they cannot use.
+ */
+static int file_error(enum p11mail_status st, const char *path,
+                      const char *what)
+{
+	if (st != P11MAIL_ERR_IO)
+		tool_error("cannot use %s as %s: %s", path, what,
+		           p11mail_strerror(st));
+	return TOOL_EXIT_FAILURE;
+}
+
 /* Applies the options that configure the library; returns an exit status. */
 static int discover_option(struct p11mail_discover *disc,
                            struct discover_opts *o, int c, const char *arg)
@@ -179,15 +194,12 @@ static int discover_option(struct p11mail_discover *disc,
 	case 'a':
 		st = p11mail_discover_add_anchor_file(disc, arg);
 		if (st != P11MAIL_OK)
-			return tool_usage_error("cannot use %s as an anchor "
-			                        "file",
-			                        arg);
+			return file_error(st, arg, "an anchor file");
 		break;
 	case 'C':
 		st = p11mail_discover_add_crl_file(disc, arg);
 		if (st != P11MAIL_OK)
-			return tool_usage_error("cannot use %s as a CRL file",
-			                        arg);
+			return file_error(st, arg, "a CRL file");
 		break;
 	case 't':
 		o->timeout = (int)strtol(arg, &end, 10);
