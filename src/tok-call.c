@@ -191,6 +191,9 @@ enum p11mail_status tok_status(CK_RV rv)
 		return P11MAIL_ERR_MODULE;
 	if (detail == TOK_DETAIL_AMBIGUOUS)
 		return P11MAIL_ERR_AMBIGUOUS;
+	/* The token was not involved: the setting that names the source. */
+	if (detail == TOK_DETAIL_PIN_SOURCE)
+		return P11MAIL_ERR_CONFIG;
 
 	switch (rv) {
 	case CKR_OK:

@@ -25,7 +25,8 @@ enum tok_detail {
 	TOK_DETAIL_REMOVED,
 	TOK_DETAIL_URI,
 	TOK_DETAIL_AMBIGUOUS,
-	TOK_DETAIL_MODULE
+	TOK_DETAIL_MODULE,
+	TOK_DETAIL_PIN_SOURCE /* a PIN file or pinentry that cannot be used */
 };
 
 /* One loaded PKCS#11 module. */

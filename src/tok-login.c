@@ -204,16 +204,21 @@ static CK_RV pin_from_uri(const struct tok_pin_src *pins, char *buf,
  * The sources that ask someone: the application's callback, then, when it
  * has no way to ask, the terminal (when there is one and prompting is
  * allowed) and the pinentry program.  A source that was asked and got no
- * PIN ends the search: nobody is asked twice.
+ * PIN ends the search: nobody is asked twice.  *asked tells who was: 0
+ * nobody, 1 the callback (which may read a file as well as ask someone),
+ * 2 a prompt on the terminal or of the pinentry program, so that an empty
+ * answer there is not reported as no way to ask.
  */
 static CK_RV pin_from_person(tok_core *core, const struct tok_pin_request *req,
-                             char *buf, size_t size)
+                             char *buf, size_t size, int *asked)
 {
 	CK_RV rv;
 	int r;
 
+	*asked = 0;
 	if (core->opts.pin_fn != NULL) {
 		r = core->opts.pin_fn(core->opts.pin_arg, req, buf, size);
+		*asked = r != TOK_PIN_ASK_NEXT ? 1 : 0;
 		/* A full buffer may hold a PIN cut short: never send that. */
 		if (r == 0 && strnlen(buf, size) >= size - 1)
 			return CKR_PIN_LEN_RANGE;
@@ -226,12 +231,16 @@ static CK_RV pin_from_person(tok_core *core, const struct tok_pin_request *req,
 	}
 	if (core->opts.allow_prompt) {
 		rv = tok_pin_from_tty(req, buf, size);
-		if (rv != CKR_DEVICE_ERROR)
+		if (rv != CKR_DEVICE_ERROR) {
+			*asked = 2;
 			return rv;
+		}
 	}
-	if (core->opts.pinentry != NULL)
+	if (core->opts.pinentry != NULL) {
+		*asked = 2;
 		return tok_pin_from_pinentry(core->opts.pinentry, req, buf,
 		                             size);
+	}
 	return CKR_FUNCTION_CANCELED;
 }
 
@@ -240,7 +249,7 @@ CK_RV tok_pin_get(tok_core *core, const struct tok_pin_src *pins,
                   unsigned char **pin, size_t *pin_len)
 {
 	unsigned char *buf = NULL;
-	int found = 0;
+	int found = 0, asked = 0;
 	CK_RV rv = CKR_HOST_MEMORY;
 
 	*pin = NULL;
@@ -253,8 +262,16 @@ CK_RV tok_pin_get(tok_core *core, const struct tok_pin_src *pins,
 	if (!skip_uri && pins != NULL)
 		rv = pin_from_uri(pins, (char *)buf, TOK_PIN_MAX, &found);
 	if (rv == CKR_OK && !found)
-		rv = pin_from_person(core, req, (char *)buf, TOK_PIN_MAX);
-	if (rv == CKR_FUNCTION_CANCELED)
+		rv = pin_from_person(core, req, (char *)buf, TOK_PIN_MAX,
+		                     &asked);
+	if (rv == CKR_FUNCTION_CANCELED && asked == 2)
+		rv = tok_fail(rv, TOK_DETAIL_CANCELLED,
+		              "no PIN was entered: cancelled");
+	else if (rv == CKR_FUNCTION_CANCELED && asked == 1)
+		rv = tok_fail(rv, TOK_DETAIL_CANCELLED,
+		              "no PIN was given for the token %s (serial %s)",
+		              req->token_label, req->token_serial);
+	else if (rv == CKR_FUNCTION_CANCELED)
 		rv = tok_fail(rv, TOK_DETAIL_CANCELLED,
 		              "no PIN was given for the token %s (serial %s): "
 		              "add pin-source to the URI or configure a PIN "

@@ -41,14 +41,14 @@ CK_RV tok_pin_from_file(const char *source, char *buf, size_t size)
 
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 	if (fd < 0)
-		return tok_fail(CKR_FUNCTION_FAILED, TOK_DETAIL_NONE,
+		return tok_fail(CKR_FUNCTION_FAILED, TOK_DETAIL_PIN_SOURCE,
 		                "cannot read the PIN file %s: %s", path,
 		                strerror(errno));
 	/* A PIN others can read is no secret: the file must be made private. */
 	if (fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) &&
 	    (sb.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
 		close(fd);
-		return tok_fail(CKR_FUNCTION_FAILED, TOK_DETAIL_NONE,
+		return tok_fail(CKR_FUNCTION_FAILED, TOK_DETAIL_PIN_SOURCE,
 		                "refusing the PIN file %s: group or others can "
 		                "read it (chmod 600 %s)",
 		                path, path);
@@ -70,7 +70,7 @@ CK_RV tok_pin_from_file(const char *source, char *buf, size_t size)
 	}
 	buf[len] = '\0';
 	if (n < 0 || len == 0)
-		return tok_fail(CKR_FUNCTION_FAILED, TOK_DETAIL_NONE,
+		return tok_fail(CKR_FUNCTION_FAILED, TOK_DETAIL_PIN_SOURCE,
 		                "the PIN file %s is empty or unreadable", path);
 	return CKR_OK;
 }
@@ -342,7 +342,7 @@ CK_RV tok_pin_from_pinentry(const char *program,
 	pid = spawn(program, &to, &from);
 	if (pid < 0) {
 		sigaction(SIGPIPE, &old, NULL);
-		return tok_fail(CKR_FUNCTION_FAILED, TOK_DETAIL_NONE,
+		return tok_fail(CKR_FUNCTION_FAILED, TOK_DETAIL_PIN_SOURCE,
 		                "cannot start the pinentry program %s: %s",
 		                program, strerror(errno));
 	}
@@ -355,7 +355,7 @@ CK_RV tok_pin_from_pinentry(const char *program,
 	if (rv != CKR_OK)
 		p11mail_wipe(buf, size);
 	if (rv == CKR_DEVICE_ERROR)
-		rv = tok_fail(CKR_FUNCTION_FAILED, TOK_DETAIL_NONE,
+		rv = tok_fail(CKR_FUNCTION_FAILED, TOK_DETAIL_PIN_SOURCE,
 		              "the pinentry program %s did not answer the "
 		              "Assuan protocol",
 		              program);

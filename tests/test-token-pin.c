@@ -115,6 +115,8 @@ static void test_pin_source_file(void)
 	rv = open_with(q, NULL, b.rsa_uri, &key, &core);
 	tap_check(rv != CKR_OK && key == NULL);
 	tap_check(strstr(tok_last_error(), "no-such-pin") != NULL);
+	/* The token was not involved: no "the token reported an error". */
+	tap_check(tok_status(rv) == P11MAIL_ERR_CONFIG);
 	tok_core_free(core);
 
 	/* A PIN file group or others can read is refused, without login. */
@@ -124,6 +126,7 @@ static void test_pin_source_file(void)
 	tap_check(rv != CKR_OK && key == NULL);
 	tap_check(strstr(tok_last_error(), "group or others") != NULL);
 	tap_check(strstr(tok_last_error(), "chmod 600") != NULL);
+	tap_check(tok_status(rv) == P11MAIL_ERR_CONFIG);
 	tok_core_free(core);
 	tap_check(chmod(b.pin_file, 0600) == 0);
 }
@@ -157,6 +160,13 @@ static void test_pin_cancelled(void)
 	o.pin_arg = &cb;
 	rv = open_with(NULL, &o, b.rsa_uri, &key, &core);
 	tap_check(key == NULL && tok_status(rv) == P11MAIL_ERR_PIN_CANCELLED);
+	/*
+	 * The callback had a way to get one: no advice to configure it, and
+	 * no claim that a prompt was shown (the callback may read a file).
+	 */
+	if (!tap_check(strstr(tok_last_error(), "no PIN was given") != NULL &&
+	               strstr(tok_last_error(), "pin-source") == NULL))
+		tap_diag("%s", tok_last_error());
 	tok_core_free(core);
 
 	/* No source at all: a clear message, no prompt. */
@@ -265,11 +275,14 @@ static void test_pinentry(void)
 	o.pinentry = cancel;
 	rv = open_with(NULL, &o, b.rsa_uri, &key, &core);
 	tap_check(key == NULL && tok_status(rv) == P11MAIL_ERR_PIN_CANCELLED);
+	tap_check(strcmp(tok_last_error(), "no PIN was entered: cancelled") ==
+	          0);
 	tok_core_free(core);
 
 	o.pinentry = "/nonexistent/pinentry";
 	rv = open_with(NULL, &o, b.rsa_uri, &key, &core);
 	tap_check(key == NULL && rv != CKR_OK);
+	tap_check(tok_status(rv) == P11MAIL_ERR_CONFIG);
 	tok_core_free(core);
 	free(prog);
 	free(cancel);

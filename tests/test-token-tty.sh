@@ -37,8 +37,23 @@ esac
 
 out=$(typed "")
 case $out in
-*"no PIN was given"*) pass "an empty answer cancels" ;;
+*"no PIN was entered: cancelled"*) pass "an empty answer cancels" ;;
 *) fail "an empty answer cancels"; printf '# %s\n' "$out" ;;
+esac
+case $out in
+*"pin-source"*|*"configure a PIN prompt"*)
+	fail "a prompt that was shown is not called missing"
+	printf '# %s\n' "$out" ;;
+*) pass "a prompt that was shown is not called missing" ;;
+esac
+
+# End of input at the prompt cancels as an empty answer does.
+out=$( (sleep 1; printf '\004') |
+	timeout 30 script -qec "'$prog' '$ALICE_RSA_URI' \
+'$SOFTHSM_MODULE' '' prompt" /dev/null 2>&1)
+case $out in
+*"no PIN was entered: cancelled"*) pass "end of input at the prompt cancels" ;;
+*) fail "end of input at the prompt cancels"; printf '# %s\n' "$out" ;;
 esac
 
 # Without a terminal the prompt is not an option: a clear message.
