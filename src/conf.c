@@ -176,6 +176,38 @@ static const char *conf_value_problem(const struct conf_key *k,
 	return "unknown key type";
 }
 
+/*
+ * Copies s into buf for a message, bytes outside printable ASCII as \xNN
+ * (a binary line must not reach the terminal raw), cut with "..." when
+ * it does not fit.
+ */
+static const char *conf_shown(const char *s, char *buf, size_t size)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t n = 0;
+
+	for (; *s != '\0'; s++) {
+		unsigned char c = (unsigned char)*s;
+		size_t need = c >= 0x20 && c < 0x7f ? 1 : 4;
+
+		if (n + need + 4 > size) {
+			memcpy(buf + n, "...", 3);
+			n += 3;
+			break;
+		}
+		if (need == 1) {
+			buf[n++] = (char)c;
+			continue;
+		}
+		buf[n++] = '\\';
+		buf[n++] = 'x';
+		buf[n++] = hex[c >> 4];
+		buf[n++] = hex[c & 15];
+	}
+	buf[n] = '\0';
+	return buf;
+}
+
 /* Handles "key = value" inside section; 0 or -1 after logging. */
 static int conf_set(struct p11mail_config *cfg, const char *name, int lineno,
                     const char *section, char *line)
@@ -183,6 +215,7 @@ static int conf_set(struct p11mail_config *cfg, const char *name, int lineno,
 	char *eq = strchr(line, '=');
 	const char *problem;
 	char *key, *value;
+	char shown[128];
 	int idx;
 
 	if (eq == NULL) {
@@ -196,7 +229,7 @@ static int conf_set(struct p11mail_config *cfg, const char *name, int lineno,
 	if (section == NULL) {
 		p11m_log(P11MAIL_LOG_ERROR,
 		         "%s:%d: '%s' appears before any [section]", name,
-		         lineno, key);
+		         lineno, conf_shown(key, shown, sizeof(shown)));
 		return -1;
 	}
 	idx = conf_key_index(section, key);
@@ -204,7 +237,8 @@ static int conf_set(struct p11mail_config *cfg, const char *name, int lineno,
 		p11m_log(P11MAIL_LOG_ERROR,
 		         "%s:%d: unknown key '%s' in [%s] (see "
 		         "p11mail.conf(5))",
-		         name, lineno, key, section);
+		         name, lineno, conf_shown(key, shown, sizeof(shown)),
+		         section);
 		return -1;
 	}
 	problem = conf_value_problem(&conf_keys[idx], value);
@@ -227,6 +261,7 @@ static char *conf_section(const char *name, int lineno, char *line)
 {
 	char *end = strchr(line, ']');
 	char *section;
+	char shown[128];
 
 	if (end == NULL || *conf_trim(end + 1) != '\0') {
 		p11m_log(P11MAIL_LOG_ERROR, "%s:%d: malformed section header",
@@ -238,7 +273,8 @@ static char *conf_section(const char *name, int lineno, char *line)
 	if (!conf_section_known(section)) {
 		p11m_log(P11MAIL_LOG_ERROR,
 		         "%s:%d: unknown section [%s] (see p11mail.conf(5))",
-		         name, lineno, section);
+		         name, lineno,
+		         conf_shown(section, shown, sizeof(shown)));
 		return NULL;
 	}
 	return section;
@@ -299,8 +335,11 @@ out:
 	return st;
 }
 
-/* Reads a whole small text file; NULL with errno set on failure. */
-static char *conf_slurp(const char *path)
+/*
+ * Reads a whole small text file; NULL with errno set on failure.  *len is
+ * its length, which a NUL byte inside makes longer than strlen().
+ */
+static char *conf_slurp(const char *path, size_t *lenp)
 {
 	char *buf = NULL;
 	size_t len;
@@ -320,11 +359,7 @@ static char *conf_slurp(const char *path)
 		goto out;
 	}
 	buf[len] = '\0';
-	if (memchr(buf, '\0', len) != NULL) {
-		free(buf);
-		buf = NULL;
-		errno = EINVAL;
-	}
+	*lenp = len;
 out:
 	fclose(f);
 	return buf;
@@ -354,7 +389,9 @@ enum p11mail_status p11mail_config_load(const char *path,
                                         struct p11mail_config **out)
 {
 	enum p11mail_status st = P11MAIL_ERR_NOMEM;
-	char *found = NULL, *text = NULL;
+	char *found = NULL, *text = NULL, *nul;
+	size_t len = 0;
+	int lineno = 1;
 
 	if (out != NULL)
 		*out = NULL;
@@ -370,11 +407,20 @@ enum p11mail_status p11mail_config_load(const char *path,
 		path = found;
 	}
 
-	text = conf_slurp(path);
+	text = conf_slurp(path, &len);
 	if (text == NULL) {
 		p11m_log(P11MAIL_LOG_ERROR,
 		         "cannot read the configuration %s: %s", path,
 		         strerror(errno));
+		st = P11MAIL_ERR_CONFIG;
+		goto out;
+	}
+	nul = memchr(text, '\0', len);
+	if (nul != NULL) {
+		for (const char *p = text; p < nul; p++)
+			lineno += *p == '\n';
+		p11m_log(P11MAIL_LOG_ERROR, "%s:%d: contains a NUL byte", path,
+		         lineno);
 		st = P11MAIL_ERR_CONFIG;
 		goto out;
 	}

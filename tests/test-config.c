@@ -149,6 +149,11 @@ static const struct bad_case bad_cases[] = {
         {"[token]\njust some words\n", "bad.conf:2: expected 'key = value'"},
         {"[token]\nwait = -1\n", "bad.conf:2: token.wait"},
         {"[token]\nmodule =\n", "bad.conf:2: token.module: empty value"},
+        /* What a line echoes reaches a terminal: no control bytes raw. */
+        {"[token]\nmo\001dul\033[2J = x\n",
+         "bad.conf:2: unknown key 'mo\\x01dul\\x1b[2J' in [token]"},
+        {"[tok\001\377]\n", "bad.conf:1: unknown section [tok\\x01\\xff]"},
+        {"\177 = 1\n", "bad.conf:1: '\\x7f' appears before"},
 };
 
 static void test_bad_files_refused(void)
@@ -198,6 +203,29 @@ static void test_load_and_search(void)
 	tap_check(p11mail_config_load("/nonexistent/p11mail.conf", &cfg) ==
 	          P11MAIL_ERR_CONFIG);
 	tap_check(strstr(tsu_last_log, "/nonexistent/p11mail.conf") != NULL);
+
+	/* A NUL byte is named with its FILE:LINE, not as EINVAL. */
+	{
+		static const char nul_text[] = "[token]\n# x\nwait = \0005\n";
+		char nul[600];
+		int fd;
+
+		snprintf(nul, sizeof(nul), "%s/nul.conf", dir);
+		fd = open(nul, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+		tap_check(fd >= 0 &&
+		          write(fd, nul_text, sizeof(nul_text) - 1) ==
+		                  (ssize_t)sizeof(nul_text) - 1);
+		if (fd >= 0)
+			close(fd);
+		tsu_last_log[0] = '\0';
+		tap_check(p11mail_config_load(nul, &cfg) ==
+		                  P11MAIL_ERR_CONFIG &&
+		          cfg == NULL);
+		if (!tap_check(strstr(tsu_last_log,
+		                      "nul.conf:3: contains a NUL byte") !=
+		               NULL))
+			tap_diag("got '%s'", tsu_last_log);
+	}
 
 	setenv("P11MAIL_CONFIG", path, 1);
 	tap_check(p11mail_config_load(NULL, &cfg) == P11MAIL_OK &&
