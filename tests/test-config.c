@@ -324,6 +324,134 @@ static void test_manual_example_parses(void)
 	p11mail_config_free(cfg);
 }
 
+/* Whether the man page lists key under .SS [section] as a .TP entry. */
+static int page_lists(const char *page, const char *section, const char *key)
+{
+	char head[96], line[512];
+	const char *p, *end;
+	size_t klen = strlen(key);
+
+	snprintf(head, sizeof(head), ".SS [%s]\n", section);
+	p = strstr(page, head);
+	if (p == NULL)
+		return 0;
+	end = strstr(p + 1, "\n.S");
+	for (p = strstr(p, ".TP\n"); p != NULL && (end == NULL || p < end);
+	     p = strstr(p + 1, ".TP\n")) {
+		size_t n = 0;
+		const char *q = p + 4;
+
+		/* ".B key" or ".BR key1 ", " key2", without roff escapes */
+		for (; *q != '\0' && *q != '\n' && n + 1 < sizeof(line); q++)
+			if (*q != '\\' && *q != '"' && *q != ',')
+				line[n++] = *q;
+		line[n] = '\0';
+		if (strncmp(line, ".B ", 3) != 0 &&
+		    strncmp(line, ".BR ", 4) != 0)
+			continue;
+		for (char *t = strtok(strchr(line, ' '), " "); t != NULL;
+		     t = strtok(NULL, " "))
+			if (strlen(t) == klen && strcmp(t, key) == 0)
+				return 1;
+	}
+	return 0;
+}
+
+/* Reads a whole file of the source tree into buf; 0 or -1. */
+static int read_source(const char *name, char *buf, size_t size)
+{
+	const char *srcdir = getenv("top_srcdir");
+	char path[600];
+	size_t len;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", srcdir, name);
+	f = fopen(path, "r");
+	if (f == NULL)
+		return -1;
+	len = fread(buf, 1, size - 1, f);
+	buf[len] = '\0';
+	fclose(f);
+	return len < size - 1 ? 0 : -1;
+}
+
+/*
+ * p11mail.conf(5) lists every key the parser knows (its table in
+ * src/conf.c), and the parser knows every key the page lists.
+ */
+static void test_manual_lists_every_key(void)
+{
+	static char page[32768], code[65536];
+	char section[64], key[64], text[160];
+	const char *p;
+	int known = 0;
+
+	if (getenv("top_srcdir") == NULL) {
+		tap_skip("top_srcdir is not set");
+		return;
+	}
+	if (!tap_check(read_source("man/p11mail.conf.5", page, sizeof(page)) ==
+	                       0 &&
+	               read_source("src/conf.c", code, sizeof(code)) == 0))
+		return;
+	p = strstr(code, "conf_keys[] = {");
+	if (!tap_check(p != NULL))
+		return;
+	for (p = strchr(p, '\n'); p != NULL && p[1] != '}';
+	     p = strchr(p + 1, '\n')) {
+		if (sscanf(p, " {\"%63[^\"]\", \"%63[^\"]\"", section, key) !=
+		    2)
+			continue;
+		known++;
+		if (!tap_check(page_lists(page, section, key)))
+			tap_diag("[%s] %s is not in p11mail.conf(5)", section,
+			         key);
+	}
+	tap_check(known > 20);
+
+	/* Each .TP key of each section parses as a known key. */
+	for (p = strstr(page, "\n.SS ["); p != NULL;
+	     p = strstr(p + 1, "\n.SS [")) {
+		const char *end = strstr(p + 1, "\n.S");
+		const char *tp;
+
+		if (sscanf(p, "\n.SS [%63[^]]", section) != 1)
+			continue;
+		for (tp = strstr(p, "\n.TP\n"); tp != NULL && tp < end;
+		     tp = strstr(tp + 1, "\n.TP\n")) {
+			char line[256], *t;
+			size_t n = 0;
+
+			for (const char *q = tp + 5;
+			     *q != '\n' && *q != '\0' && n + 1 < sizeof(line);
+			     q++)
+				if (*q != '\\' && *q != '"' && *q != ',')
+					line[n++] = *q;
+			line[n] = '\0';
+			if (strncmp(line, ".B", 2) != 0)
+				continue;
+			for (t = strtok(strchr(line, ' '), " "); t != NULL;
+			     t = strtok(NULL, " ")) {
+				struct p11mail_config *cfg = NULL;
+
+				snprintf(text, sizeof(text), "[%s]\n%s = x\n",
+				         section, t);
+				tsu_last_log[0] = '\0';
+				(void)p11mail_config_parse(text, "page.conf",
+				                           &cfg);
+				p11mail_config_free(cfg);
+				if (!tap_check(strstr(tsu_last_log,
+				                      "unknown key") == NULL &&
+				               strstr(tsu_last_log,
+				                      "unknown section") ==
+				                       NULL))
+					tap_diag("[%s] %s: %s", section, t,
+					         tsu_last_log);
+			}
+		}
+	}
+}
+
 static const struct tap_case cases[] = {
         {"test_full_file_parses", test_full_file_parses},
         {"test_choices_map_to_enums", test_choices_map_to_enums},
@@ -331,6 +459,7 @@ static const struct tap_case cases[] = {
         {"test_load_and_search", test_load_and_search},
         {"test_secret_sources", test_secret_sources},
         {"test_manual_example_parses", test_manual_example_parses},
+        {"test_manual_lists_every_key", test_manual_lists_every_key},
 };
 
 int main(void)
