@@ -31,6 +31,11 @@ EXTRA_DIST += tests/test-smime-api.sh
 TESTS += tests/test-smime-stream.sh tests/test-smime-store.sh
 EXTRA_DIST += tests/test-smime-stream.sh tests/test-smime-store.sh
 
+# Commands that only read, with --store at a path that does not exist:
+# they create nothing.
+TESTS += tests/test-store-missing.sh
+EXTRA_DIST += tests/test-store-missing.sh
+
 # The PIN asked on the terminal or through a pinentry program when the
 # configuration names no pin-source.
 TESTS += tests/test-pin-prompt.sh

@@ -87,17 +87,29 @@ static int certs_check(const struct tool_globals *g, p11mail_store *store,
 	return rc;
 }
 
+/* Opens the existing store for reading: a missing one is not created. */
 static int certs_open(const struct tool_globals *g, struct p11mail_config **cfg,
                       p11mail_store **store)
 {
 	enum p11mail_status st;
 	char *dir = NULL;
+	int missing = 0;
 
 	st = p11mail_config_load(g->config, cfg);
 	if (st == P11MAIL_OK)
 		st = p11mail_store_dir(*cfg, g->store, 0, &dir);
+	if (st == P11MAIL_OK) {
+		missing = tool_store_missing(dir);
+		if (missing < 0)
+			st = P11MAIL_ERR_NOMEM;
+	}
+	if (missing > 0) {
+		tool_error("there is no store at %s", dir);
+		free(dir);
+		return TOOL_EXIT_FAILURE;
+	}
 	if (st == P11MAIL_OK)
-		st = p11mail_store_open(dir, store);
+		st = tool_store_open_reading(dir, store);
 	free(dir);
 	return tool_exit_status(st);
 }

@@ -31,7 +31,8 @@ struct read_opts {
 struct read_ctx {
 	struct p11mail_config *cfg;
 	struct p11mail_account *acct;
-	p11mail_store *store;
+	p11mail_store *store; /* NULL when there is no store */
+	char *store_dir;
 	p11mail_smime *smime;
 	char *id;
 	unsigned char *msg; /* as stored */
@@ -93,6 +94,7 @@ static void read_release(struct read_ctx *c)
 	p11mail_smime_release(c->plain, c->plain_len);
 	p11mail_smime_free(c->smime);
 	p11mail_store_close(c->store);
+	free(c->store_dir);
 	p11mail_account_free(c->acct);
 	p11mail_config_free(c->cfg);
 	free(c->msg);
@@ -121,20 +123,33 @@ static enum p11mail_status read_resolve(const char *maildir, const char *which,
 	return st;
 }
 
-/* Opens the store and an S/MIME context with its trust. */
+/*
+ * Opens the store and an S/MIME context with its trust.  A missing store
+ * is not created: the message is read without one, nothing is cached.
+ */
 static enum p11mail_status read_open(const struct tool_globals *g,
                                      struct read_ctx *c)
 {
 	enum p11mail_status st;
-	char *dir = NULL;
+	int missing = 0;
 
-	st = p11mail_store_dir(c->cfg, g->store, 0, &dir);
+	st = p11mail_store_dir(c->cfg, g->store, 0, &c->store_dir);
+	if (st == P11MAIL_OK) {
+		missing = tool_store_missing(c->store_dir);
+		if (missing < 0)
+			st = P11MAIL_ERR_NOMEM;
+	}
+	if (st == P11MAIL_OK && missing) {
+		if (!g->quiet)
+			tool_error("there is no store at %s: nothing is cached",
+			           c->store_dir);
+		return p11mail_smime_new_config(c->cfg, &c->smime);
+	}
 	if (st == P11MAIL_OK)
-		st = p11mail_store_open(dir, &c->store);
+		st = p11mail_store_open(c->store_dir, &c->store);
 	if (st == P11MAIL_OK)
 		st = p11mail_mail_smime_new_config(c->cfg, c->store, NULL, 0,
 		                                   &c->smime);
-	free(dir);
 	return st;
 }
 
@@ -147,6 +162,12 @@ static enum p11mail_status read_identity(struct read_ctx *c)
 		tool_error("[account] address is not set: cannot choose the "
 		           "identity that decrypts");
 		return P11MAIL_ERR_CONFIG;
+	}
+	if (c->store == NULL) {
+		tool_error("there is no store at %s (install an identity with "
+		           "p11mail-certinstall)",
+		           c->store_dir);
+		return P11MAIL_ERR_NO_KEY;
 	}
 	return p11mail_mail_set_identity(
 	        c->smime, c->store, address,
@@ -256,8 +277,10 @@ static int read_offer_trust(struct read_ctx *c, const struct read_opts *o)
 	address = c->vr->sender != NULL ? strdup(c->vr->sender) : NULL;
 	if (address == NULL)
 		return 0;
-	if (o->no_prompt || o->json || !isatty(STDIN_FILENO) ||
-	    !isatty(STDERR_FILENO) || !read_ask(address, s->fingerprint)) {
+	/* without a store, trust add makes one: read only says how */
+	if (c->store == NULL || o->no_prompt || o->json ||
+	    !isatty(STDIN_FILENO) || !isatty(STDERR_FILENO) ||
+	    !read_ask(address, s->fingerprint)) {
 		fprintf(stderr,
 		        "p11mail: to trust this signer run: p11mail trust add "
 		        "%s --fingerprint %s\n",
@@ -288,7 +311,7 @@ static void read_cache_signer(struct read_ctx *c)
 	const struct p11mail_signer *s;
 	char *address;
 
-	if (c->vr->signer_count != 1)
+	if (c->vr->signer_count != 1 || c->store == NULL)
 		return;
 	s = &c->vr->signers[0];
 	if (!s->valid || !s->sender_match || s->cert_der == NULL ||

@@ -297,17 +297,47 @@ static int wants_store(const struct tool_globals *g, const struct smime_opts *o)
 	       p11mail_config_get_bool(cfg, "store", "system", 0);
 }
 
-static int open_store(const struct tool_globals *g, struct smime_opts *o)
+/*
+ * Opens the existing store for reading; a missing one is never created.
+ * Without it verify goes on (saying so), and sign, encrypt and decrypt go
+ * on only when the command line gives all they need: the identity
+ * (--key, --cert) and, to encrypt, --recipient-cert for the recipients.
+ */
+static int open_store(const struct tool_globals *g, struct smime_opts *o,
+                      enum smime_need need)
 {
 	enum p11mail_status st;
 	char *dir = NULL;
+	int missing = 0;
+	int encrypting =
+	        need == SMIME_NEED_CERT || (o->flags & P11MAIL_SMIME_SIGN) != 0;
 
 	st = p11mail_store_dir(o->cfg, g->store, 0, &dir);
-	if (st == P11MAIL_OK)
-		st = p11mail_store_open(dir, &o->store);
-	if (st != P11MAIL_OK)
+	if (st == P11MAIL_OK) {
+		missing = tool_store_missing(dir);
+		if (missing < 0)
+			st = P11MAIL_ERR_NOMEM;
+	}
+	if (missing > 0 && need == SMIME_NEED_NOTHING) {
+		if (!g->quiet)
+			tool_error("there is no store at %s: nothing is cached",
+			           dir);
+	} else if (missing > 0 &&
+	           ((o->key == NULL && o->cert == NULL) ||
+	            (encrypting && o->recipient_cert_count == 0))) {
+		tool_error("there is no store at %s (install an identity with "
+		           "p11mail-certinstall)",
+		           dir);
+		st = P11MAIL_ERR_NOT_FOUND;
+	} else if (missing == 0 && st == P11MAIL_OK) {
+		st = tool_store_open_reading(dir, &o->store);
+		if (st != P11MAIL_OK)
+			tool_error("cannot open the store %s: %s", dir,
+			           p11mail_strerror(st));
+	} else if (st != P11MAIL_OK) {
 		tool_error("cannot open the store%s%s: %s", dir ? " " : "",
 		           dir ? dir : "", p11mail_strerror(st));
+	}
 	free(dir);
 	return st == P11MAIL_OK ? 0 : -1;
 }
@@ -479,7 +509,7 @@ p11mail_smime *smime_setup(const struct tool_globals *g, struct smime_opts *o,
 		           p11mail_strerror(st));
 		return NULL;
 	}
-	if (wants_store(g, o) && open_store(g, o) != 0)
+	if (wants_store(g, o) && open_store(g, o, need) != 0)
 		return NULL;
 	st = p11mail_smime_new_config(o->cfg, &smime);
 	if (st != P11MAIL_OK) {
