@@ -6,7 +6,6 @@
 #include "config.h"
 
 #include <getopt.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -159,41 +158,13 @@ static enum p11mail_status fetch_prepare(struct p11mail_account *acct,
 	return st;
 }
 
-/* The counts as JSON members, after a member already written. */
-static void fetch_json_counts(const struct p11mail_fetch_stats *s)
+/* The counts as JSON members, without braces. */
+static void fetch_json_counts(const struct p11mail_fetch_stats *s, char *buf,
+                              size_t size)
 {
-	printf("\"new\":%zu,\"fetched\":%zu,\"skipped\":%zu,\"known\":%zu",
-	       s->listed, s->fetched, s->skipped, s->known);
-}
-
-/*
- * Prints a failure on stderr and, with --json, as one object on stdout:
- * {"error":..., and the counts so far when there are any}.
- */
-static void fetch_fail(const struct fetch_opts *o,
-                       const struct p11mail_fetch_stats *s, const char *fmt,
-                       ...) __attribute__((format(printf, 3, 4)));
-
-static void fetch_fail(const struct fetch_opts *o,
-                       const struct p11mail_fetch_stats *s, const char *fmt,
-                       ...)
-{
-	char why[1024];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(why, sizeof(why), fmt, ap);
-	va_end(ap);
-	tool_error("%s", why);
-	if (!o->json)
-		return;
-	printf("{\"error\":");
-	tool_json_string(why);
-	if (s != NULL) {
-		putchar(',');
-		fetch_json_counts(s);
-	}
-	printf("}\n");
+	snprintf(buf, size,
+	         "\"new\":%zu,\"fetched\":%zu,\"skipped\":%zu,\"known\":%zu",
+	         s->listed, s->fetched, s->skipped, s->known);
 }
 
 static void fetch_report(const struct tool_globals *g,
@@ -201,10 +172,11 @@ static void fetch_report(const struct tool_globals *g,
                          const struct p11mail_fetch_stats *s,
                          const char *maildir)
 {
+	char counts[160];
+
 	if (o->json) {
-		putchar('{');
-		fetch_json_counts(s);
-		printf("}\n");
+		fetch_json_counts(s, counts, sizeof(counts));
+		printf("{%s}\n", counts);
 		return;
 	}
 	if (s->skipped > 0)
@@ -229,7 +201,7 @@ int cmd_fetch(const struct tool_globals *g, int argc, char **argv)
 	struct p11mail_server srv;
 	enum p11mail_status st;
 	struct fetch_opts o;
-	char why[512];
+	char why[512], counts[160];
 	int rc;
 
 	rc = fetch_parse(g, argc, argv, &o);
@@ -237,13 +209,13 @@ int cmd_fetch(const struct tool_globals *g, int argc, char **argv)
 		return rc < 0 ? TOOL_EXIT_OK : rc;
 	st = p11mail_account_open(g->config, g->store, &cfg, &acct);
 	if (st != P11MAIL_OK) {
-		fetch_fail(&o, NULL, "cannot read the account: %s",
-		           p11mail_strerror(st));
+		tool_fail(o.json, NULL, "cannot read the account: %s",
+		          p11mail_strerror(st));
 		goto out;
 	}
 	st = fetch_prepare(acct, &o, &srv, why, sizeof(why));
 	if (st != P11MAIL_OK) {
-		fetch_fail(&o, NULL, "%s", why);
+		tool_fail(o.json, NULL, "%s", why);
 		goto out;
 	}
 	st = p11mail_fetch(&srv, (enum p11mail_fetch_proto)o.proto, o.mailbox,
@@ -251,11 +223,14 @@ int cmd_fetch(const struct tool_globals *g, int argc, char **argv)
 	                   p11mail_account_state_file(acct), &stats);
 	if (st == P11MAIL_OK || !o.json)
 		fetch_report(g, &o, &stats, p11mail_account_maildir(acct));
-	if (st != P11MAIL_OK)
-		fetch_fail(&o, &stats,
-		           "fetch stopped: %s (the messages fetched so far are "
-		           "kept)",
-		           p11mail_strerror(st));
+	if (st != P11MAIL_OK) {
+		/* {"error":..., and the counts so far} */
+		fetch_json_counts(&stats, counts, sizeof(counts));
+		tool_fail(o.json, counts,
+		          "fetch stopped: %s (the messages fetched so far are "
+		          "kept)",
+		          p11mail_strerror(st));
+	}
 out:
 	p11mail_account_free(acct);
 	p11mail_config_free(cfg);

@@ -151,6 +151,24 @@ void tool_json_string(const char *s)
 	putchar('"');
 }
 
+void tool_fail(int json, const char *members, const char *fmt, ...)
+{
+	char why[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof(why), fmt, ap);
+	va_end(ap);
+	tool_error("%s", why);
+	if (!json)
+		return;
+	printf("{\"error\":");
+	tool_json_string(why);
+	if (members != NULL && *members != '\0')
+		printf(",%s", members);
+	printf("}\n");
+}
+
 int tool_exit_status(enum p11mail_status status)
 {
 	switch (status) {

@@ -79,6 +79,15 @@ int tool_getopt(int argc, char **argv, const char *shortopts,
 /* Writes s on stdout as a JSON string, quoted and escaped. */
 void tool_json_string(const char *s);
 
+/*
+ * Prints a failure: "PROGRAM: message" on stderr and, when json is set,
+ * one object on stdout, {"error": message} followed by members when not
+ * NULL (further JSON members, as "\"n\":1,\"m\":2").  The caller returns
+ * the same exit status either way.
+ */
+void tool_fail(int json, const char *members, const char *fmt, ...)
+        __attribute__((format(printf, 3, 4)));
+
 /* Maps a library status to an exit status (TOOL_EXIT_FAILURE mostly). */
 int tool_exit_status(enum p11mail_status status);
 
