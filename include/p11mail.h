@@ -748,7 +748,7 @@ enum p11mail_trust {
 struct p11mail_signer {
 	char *addresses;      /* certificate addresses, comma-separated */
 	char *subject;        /* certificate subject, one line */
-	char fingerprint[65]; /* hex SHA-256 of the certificate, or "" */
+	char fingerprint[65]; /* SHA-256, 64 lowercase hex digits, or "" */
 	int valid;            /* signature, attributes, certificate policy */
 	enum p11mail_trust trust;
 	int sender_match;        /* From/Sender is one of the addresses */

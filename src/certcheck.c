@@ -265,7 +265,7 @@ void certcheck_fingerprint(X509 *cert, char hex[65])
 	if (!X509_digest(cert, EVP_sha256(), md, &len) || len != sizeof(md))
 		return;
 	for (unsigned int i = 0; i < len; i++)
-		snprintf(hex + 2 * i, 3, "%02X", md[i]);
+		snprintf(hex + 2 * i, 3, "%02x", md[i]);
 }
 
 char *certcheck_subject(X509 *cert)

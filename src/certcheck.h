@@ -55,7 +55,7 @@ enum certcheck_chain certcheck_chain(OSSL_LIB_CTX *libctx, X509_STORE *anchors,
                                      enum certcheck_use use, char *problem,
                                      size_t size);
 
-/* Writes the hex SHA-256 fingerprint of cert (64 digits and a NUL). */
+/* Writes the SHA-256 fingerprint of cert: 64 lowercase hex digits, NUL. */
 void certcheck_fingerprint(X509 *cert, char hex[65]);
 
 /* The subject as one line in a new buffer (free()), or NULL. */

@@ -76,7 +76,8 @@ grep_out "not-trusted summary shows the fingerprint" "NOT TRUSTED" \
 grep_out "--json after the subcommand" '"verdict":"valid"' "$W/v.json"
 "$P11MAIL" --json verify --anchor "$CA_CERT" "$W/ec.eml" >"$W/v2.json"
 grep_out "--json before the subcommand" '"trust":"trusted"' "$W/v2.json"
-grep_out "JSON has the SHA-256 fingerprint" '"fingerprint_sha256":"[0-9A-F]\{64\}"' \
+grep_out "JSON has the SHA-256 fingerprint, lowercase" \
+  '"fingerprint_sha256":"[0-9a-f]\{64\}"' \
   "$W/v.json"
 
 sed 's/Zweite Zeile/Dritte Zeile/' "$W/rsa.eml" >"$W/tampered.eml"
