@@ -245,6 +245,39 @@ if [ "$(jq -s length "$W/r.out" 2>/dev/null)" = 1 ] &&
 then pass "fetch --json: one object with the error and the counts"
 else fail "fetch --json: one object with the error"; sed 's/^/#   /' "$W/r.out"; fi
 
+# --- inbox --json failures -------------------------------------------------
+# json_error NAME PATTERN CMD...: CMD exits 1 with one JSON object on stdout
+# whose "error" matches PATTERN, and the same message on stderr.
+json_error() {
+  _name=$1 _pat=$2; shift 2
+  "$@" >"$W/e.out" 2>"$W/e.err" </dev/null; _rc=$?
+  _msg=$(jq -r .error "$W/e.out" 2>/dev/null)
+  if [ "$_rc" = 1 ] && [ "$(jq -s length "$W/e.out" 2>/dev/null)" = 1 ] &&
+    [ "$(jq -r 'keys | join(",")' "$W/e.out")" = error ] &&
+    printf '%s\n' "$_msg" | grep -q -- "$_pat" &&
+    grep -qxF "p11mail: $_msg" "$W/e.err"; then
+    pass "$_name"
+  else
+    fail "$_name (status $_rc, want 1)"
+    sed 's/^/#   stdout: /' "$W/e.out" | head -5
+    sed 's/^/#   stderr: /' "$W/e.err" | head -5
+  fi
+}
+json_error "inbox --json: a missing Maildir is {\"error\"} on stdout" \
+  "no Maildir at $W/no-such-maildir" \
+  "$P" inbox --json --maildir "$W/no-such-maildir"
+json_error "--json inbox: a file as the Maildir is {\"error\"}" \
+  "not a directory" "$P" --json inbox --maildir "$W/msg.eml"
+json_error "inbox --json: a directory without cur/ or new/ is {\"error\"}" \
+  "is not a Maildir" "$P" inbox --json --maildir "$W/not-maildir"
+printf 'maildir = %s/Maildir\n' "$W" >"$W/broken.conf"
+json_error "inbox --json: a broken configuration is {\"error\"}" \
+  "cannot list the mailbox: the configuration" \
+  "$P" --config "$W/broken.conf" inbox --json
+json_error "inbox --json: a missing configuration is {\"error\"}" \
+  "cannot list the mailbox" \
+  "$P" --config "$W/no-such.conf" inbox --json
+
 # --- exit statuses, as p11mail(1) lists them --------------------------------
 man_codes=$(sed -n '/^\.SH EXIT STATUS/,/^\.SH/p' "$top_srcdir/man/p11mail.1" |
   sed -n 's/^\.B \([0-9][0-9]*\)$/\1/p' | tr '\n' ' ')

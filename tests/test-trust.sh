@@ -27,6 +27,25 @@ run() {
   fi
 }
 fp() { openssl x509 -in "$1" -noout -fingerprint -sha256 | sed 's/.*=//; s/://g' | tr A-F a-f; }
+# json_err NAME PATTERN CMD...: CMD exits 1 with one JSON object on stdout,
+# {"error": MESSAGE} with MESSAGE matching PATTERN, and MESSAGE on stderr.
+json_err() {
+  _name=$1 _pat=$2; shift 2
+  "$@" >"$W/e.out" 2>"$W/e.err" </dev/null; _rc=$?
+  _msg=$(python3 -c 'import json,sys
+d=json.load(sys.stdin)
+assert isinstance(d, dict) and list(d) == ["error"]
+print(d["error"])' <"$W/e.out" 2>/dev/null)
+  if [ "$_rc" = 1 ] && [ -n "$_msg" ] &&
+     printf '%s\n' "$_msg" | grep -q -- "$_pat" &&
+     grep -qxF "p11mail: $_msg" "$W/e.err"; then
+    pass "$_name"
+  else
+    fail "$_name (status $_rc, want 1)"
+    sed 's/^/#   stdout: /' "$W/e.out" | head -5
+    sed 's/^/#   stderr: /' "$W/e.err" | head -5
+  fi
+}
 # sign CERT KEY FROM OUT: a clear-signed message from FROM.
 sign() {
   printf 'Lab results attached.\r\n' >"$W/body"
@@ -64,10 +83,10 @@ if command -v setsid >/dev/null 2>&1; then
   if [ $rc = 1 ] &&
      printf '%s' "$out" | grep -q "subject: .*CN *= *Dave" &&
      printf '%s' "$out" | grep -q "addresses: dave@north-clinic.test" &&
-     printf '%s' "$out" | grep -qi "SHA-256: *$d1" &&
+     printf '%s' "$out" | grep -q "SHA-256: *$d1" &&
      printf '%s' "$out" | grep -q "issuer: .*p11mail Test CA" &&
      printf '%s' "$out" | grep -q "no terminal.*SHA-256 fingerprint.*--yes" &&
-     printf '%s' "$out" | grep -qi "trust add dave@north-clinic.test --fingerprint $d1"
+     printf '%s' "$out" | grep -q "trust add dave@north-clinic.test --fingerprint $d1"
   then pass "without a terminal or --yes trust add MESSAGE shows the certificate and refuses"
   else fail "trust add without a terminal: status $rc: $out"; fi
   run "and nothing was trusted" 0 "nothing is trusted" "$P" trust list
@@ -76,8 +95,40 @@ else
     "setsid (util-linux) missing"
   skip "and nothing was trusted" "setsid (util-linux) missing"
 fi
+if command -v setsid >/dev/null 2>&1; then
+  json_err "--json trust add without a terminal or --yes is {\"error\"}" \
+    "not trusted: there is no terminal.*--fingerprint $d1" \
+    setsid -w "$P" --json trust add "$W/dave.eml"
+else
+  skip "--json trust add without a terminal or --yes is {\"error\"}" \
+    "setsid (util-linux) missing"
+fi
+json_err "--json trust add of a missing file is {\"error\"}" \
+  "cannot read $W/nonexist.eml: No such file or directory" \
+  "$P" --json trust add --yes "$W/nonexist.eml"
+printf 'not a message\001\n' >"$W/garbage.eml"
+json_err "--json trust add of a garbage file is {\"error\"}" \
+  "cannot verify $W/garbage.eml" \
+  "$P" --json trust add --yes "$W/garbage.eml"
+json_err "--json trust add of an unsigned message is {\"error\"}" \
+  "is not signed" "$P" --json trust add --yes "$W/plain.eml"
+json_err "--json trust add of a signer not the sender is {\"error\"}" \
+  "not by its sender" "$P" --json trust add --yes "$W/eve-as-dave.eml"
+# Fingerprints: 64 lowercase hex digits everywhere, as the store lists them.
 run "trust add --yes of a verified message trusts its signer" 0 \
-  "dave@north-clinic.test: now trusted" "$P" trust add --yes "$W/dave.eml"
+  "^dave@north-clinic.test: now trusted ($d1)$" \
+  "$P" trust add --yes "$W/dave.eml"
+out=$("$P" --json trust add --yes "$W/dave.eml" 2>/dev/null); rc=$?
+printf '%s' "$out" | python3 -c 'import json,sys
+d=json.load(sys.stdin)
+assert d == {"address": "dave@north-clinic.test", "fingerprint": sys.argv[1],
+             "changed": False}, d' "$d1" && [ $rc = 0 ] &&
+  pass "trust add --json gives the lowercase fingerprint, unchanged" ||
+  fail "trust add --json: status $rc: $out"
+out=$("$P" verify --json "$W/dave.eml" 2>/dev/null)
+[ "$(printf '%s' "$out" | python3 -c 'import json,sys; print(json.load(sys.stdin)["signers"][0]["fingerprint_sha256"])')" = "$d1" ] &&
+  pass "verify --json gives the lowercase fingerprint trust list gives" ||
+  fail "verify --json fingerprint: $out"
 if command -v setsid >/dev/null 2>&1; then
   run "the same again changes nothing and asks nothing" 0 \
     "already trusted; nothing changed" \
@@ -95,9 +146,12 @@ run "a signer that is not the sender is refused" 1 "not by its sender" \
 run "an unsigned message is refused" 1 "is not signed" "$P" trust add --yes "$W/plain.eml"
 
 # Key replacement needs confirmation and shows both fingerprints.
+json_err "--json trust add of a changed certificate is {\"error\"}" \
+  "not changed: dave@north-clinic.test .*$d1.*--replace" \
+  "$P" --json trust add --yes "$W/dave2.eml"
 out=$("$P" trust add --yes "$W/dave2.eml" </dev/null 2>&1); rc=$?
-if [ $rc = 1 ] && printf '%s' "$out" | grep -qi "$d1" &&
-   printf '%s' "$out" | grep -qi "$d2" && printf '%s' "$out" | grep -q -- --replace
+if [ $rc = 1 ] && printf '%s' "$out" | grep -q "$d1" &&
+   printf '%s' "$out" | grep -q "$d2" && printf '%s' "$out" | grep -q -- --replace
 then pass "a changed certificate is refused, showing both fingerprints"
 else fail "key replacement: status $rc: $out"; fi
 run "the old certificate stays the trusted one" 0 "$d1 TRUSTED" \
@@ -133,9 +187,14 @@ else
 fi
 run "trust add by address and cached fingerprint (needs --replace)" 0 \
   "now trusted" "$P" trust add --replace dave@north-clinic.test "$(printf '%s' "$d1" | cut -c1-12)"
-run "trust add ADDRESS --fingerprint FP (uppercase, as read prints it)" 0 \
+run "trust add ADDRESS --fingerprint FP in uppercase" 0 \
   "already trusted" "$P" trust add dave@north-clinic.test \
   --fingerprint "$(printf '%s' "$d1" | tr a-f A-F)"
+run "trust add ADDRESS --fingerprint FP with colons" 0 \
+  "already trusted" "$P" trust add dave@north-clinic.test \
+  --fingerprint "$(printf '%s' "$d1" | tr a-f A-F | sed 's/../&:/g; s/:$//')"
+json_err "--json trust add with an unknown fingerprint is {\"error\"}" \
+  "is cached" "$P" --json trust add dave@north-clinic.test 0123456789abcdef
 run "trust add with an unknown fingerprint fails" 1 "is cached" \
   "$P" trust add dave@north-clinic.test 0123456789abcdef
 run "trust add with a malformed fingerprint is a usage error" 2 \
@@ -164,6 +223,12 @@ for verb in list show; do
   set -- "$P" --store "$W/none/deeper" trust $verb
   [ $verb = show ] && set -- "$@" dave@north-clinic.test
   run "trust $verb of a missing store says there is none" 1 \
+    "there is no store at $W/none/deeper" "$@"
+done
+for verb in list show; do
+  set -- "$P" --json --store "$W/none/deeper" trust $verb
+  [ $verb = show ] && set -- "$@" dave@north-clinic.test
+  json_err "--json trust $verb of a missing store is {\"error\"}" \
     "there is no store at $W/none/deeper" "$@"
 done
 run "trust remove from a missing store says there is none" 1 \

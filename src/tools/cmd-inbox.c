@@ -131,9 +131,10 @@ static int inbox_one(const struct tool_globals *g, p11mail_smime *smime,
 
 /*
  * A Maildir that is not there is an error, not an empty list: the path is
- * likely wrong, or nothing was ever fetched.  Prints why and returns -1.
+ * likely wrong, or nothing was ever fetched.  Prints why (with json, also
+ * as {"error": ...} on stdout) and returns -1.
  */
-static int inbox_check_dir(const char *maildir)
+static int inbox_check_dir(int json, const char *maildir)
 {
 	static const char *const subdirs[] = {"cur", "new"};
 	char path[4096];
@@ -141,18 +142,20 @@ static int inbox_check_dir(const char *maildir)
 
 	if (stat(maildir, &sb) != 0) {
 		if (errno == ENOENT)
-			tool_error("no Maildir at %s: run 'p11mail fetch' "
-			           "first, or give --maildir DIR",
-			           maildir);
+			tool_fail(json, NULL,
+			          "no Maildir at %s: run 'p11mail fetch' "
+			          "first, or give --maildir DIR",
+			          maildir);
 		else
-			tool_error("cannot use the Maildir %s: %s", maildir,
-			           strerror(errno));
+			tool_fail(json, NULL, "cannot use the Maildir %s: %s",
+			          maildir, strerror(errno));
 		return -1;
 	}
 	if (!S_ISDIR(sb.st_mode)) {
-		tool_error("%s is not a directory, so not a Maildir: give "
-		           "--maildir DIR or correct [account] maildir",
-		           maildir);
+		tool_fail(json, NULL,
+		          "%s is not a directory, so not a Maildir: give "
+		          "--maildir DIR or correct [account] maildir",
+		          maildir);
 		return -1;
 	}
 	for (size_t i = 0; i < sizeof(subdirs) / sizeof(subdirs[0]); i++) {
@@ -160,9 +163,10 @@ static int inbox_check_dir(const char *maildir)
 		if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode))
 			return 0;
 	}
-	tool_error("%s is not a Maildir (it has no cur/ or new/): give "
-	           "--maildir DIR or correct [account] maildir",
-	           maildir);
+	tool_fail(json, NULL,
+	          "%s is not a Maildir (it has no cur/ or new/): give "
+	          "--maildir DIR or correct [account] maildir",
+	          maildir);
 	return -1;
 }
 
@@ -206,15 +210,17 @@ int cmd_inbox(const struct tool_globals *g, int argc, char **argv)
 	if (st == P11MAIL_OK && maildir != NULL)
 		st = p11mail_account_set_maildir(acct, maildir);
 	if (st != P11MAIL_OK) {
-		tool_error("cannot list the mailbox: %s", p11mail_strerror(st));
+		tool_fail(gl.json, NULL, "cannot list the mailbox: %s",
+		          p11mail_strerror(st));
 		goto out;
 	}
 	maildir = p11mail_account_maildir(acct);
-	if (inbox_check_dir(maildir) != 0)
+	if (inbox_check_dir(gl.json, maildir) != 0)
 		goto out;
 	st = p11mail_maildir_list(maildir, &list);
 	if (st != P11MAIL_OK) {
-		tool_error("cannot list the mailbox: %s", p11mail_strerror(st));
+		tool_fail(gl.json, NULL, "cannot list the mailbox: %s",
+		          p11mail_strerror(st));
 		goto out;
 	}
 	smime = inbox_smime(g, cfg);

@@ -74,8 +74,9 @@ static int trust_open(struct trust_ctx *c, const char *verb)
 			st = P11MAIL_ERR_NOMEM;
 	}
 	if (missing > 0) {
-		tool_error("there is no store at %s: nothing is trusted there",
-		           dir);
+		tool_fail(c->g->json, NULL,
+		          "there is no store at %s: nothing is trusted there",
+		          dir);
 		free(dir);
 		return TOOL_EXIT_FAILURE;
 	}
@@ -83,6 +84,10 @@ static int trust_open(struct trust_ctx *c, const char *verb)
 		st = write ? p11mail_store_open(dir, &c->store)
 		           : tool_store_open_reading(dir, &c->store);
 	free(dir);
+	if (st != P11MAIL_OK)
+		tool_fail(c->g->json, NULL,
+		          "cannot use the configuration or the store: %s",
+		          p11mail_strerror(st));
 	return tool_exit_status(st);
 }
 
@@ -115,20 +120,6 @@ static const char *source_name(enum p11mail_cache_source s)
 	return "unknown";
 }
 
-static void json_string(const char *s)
-{
-	putchar('"');
-	for (; s != NULL && *s != '\0'; s++) {
-		if (*s == '"' || *s == '\\')
-			printf("\\%c", *s);
-		else if ((unsigned char)*s < 0x20)
-			printf("\\u%04x", (unsigned char)*s);
-		else
-			putchar(*s);
-	}
-	putchar('"');
-}
-
 static void cert_print(const struct trust_ctx *c, const struct p11mail_cert *e,
                        int first)
 {
@@ -148,7 +139,7 @@ static void cert_print(const struct trust_ctx *c, const struct p11mail_cert *e,
 		return;
 	}
 	printf("%s{\"address\":", first ? "" : ",");
-	json_string(e->address);
+	tool_json_string(e->address);
 	printf(",\"fingerprint\":\"%s\",\"trusted\":%s,\"not_before\":\"%s\","
 	       "\"not_after\":\"%s\",\"state\":\"%s\",\"source\":\"%s\"}",
 	       e->fingerprint, e->trusted ? "true" : "false", nb, na, state,
@@ -190,8 +181,11 @@ static int trust_print_found(struct trust_ctx *c, const char *address,
 	st = query(c->store, address, &list, &n);
 	if (st == P11MAIL_ERR_ARGS)
 		return tool_usage_error("'%s' is not a mail address", address);
-	if (st != P11MAIL_OK)
+	if (st != P11MAIL_OK) {
+		tool_fail(c->g->json, NULL, "cannot read the store: %s",
+		          p11mail_strerror(st));
 		return tool_exit_status(st);
+	}
 	if (n == 0 && required) {
 		/* The listing stays valid JSON; the failure goes to stderr. */
 		if (c->g->json)
@@ -214,14 +208,20 @@ static int trust_remove(struct trust_ctx *c, const char *address,
 		return tool_usage_error("give a mail address and optionally "
 		                        "a fingerprint (8 to 64 hex digits)");
 	if (st == P11MAIL_ERR_NOT_FOUND) {
-		tool_error("no trusted certificate for %s%s%s", address,
-		           fp ? " with fingerprint " : "", fp ? fp : "");
+		tool_fail(c->g->json, NULL, "no trusted certificate for %s%s%s",
+		          address, fp ? " with fingerprint " : "",
+		          fp ? fp : "");
 		return TOOL_EXIT_FAILURE;
 	}
-	if (st == P11MAIL_OK && !c->g->quiet && !c->g->json)
+	if (st != P11MAIL_OK) {
+		tool_fail(c->g->json, NULL, "cannot withdraw trust: %s",
+		          p11mail_strerror(st));
+		return tool_exit_status(st);
+	}
+	if (!c->g->quiet && !c->g->json)
 		printf("%s: trust withdrawn (the certificate stays cached)\n",
 		       address);
-	return tool_exit_status(st);
+	return TOOL_EXIT_OK;
 }
 
 static int confirm_replace(const struct trust_ctx *c, const char *address,
@@ -236,8 +236,10 @@ static int confirm_replace(const struct trust_ctx *c, const char *address,
 	if (c->replace)
 		return 1;
 	if (c->g->json || !isatty(STDIN_FILENO) || !isatty(STDERR_FILENO)) {
-		tool_error("not changed: confirm the new certificate with "
-		           "--replace");
+		tool_fail(c->g->json, NULL,
+		          "not changed: %s already has a trusted certificate "
+		          "(%s); confirm the new one with --replace",
+		          address, old_fp);
 		return 0;
 	}
 	fprintf(stderr, "Replace the trusted certificate? [y/N] ");
@@ -264,17 +266,21 @@ static int trust_der(struct trust_ctx *c, const char *address,
 		        c->store, address, der, len, P11MAIL_CACHE_EXCHANGED,
 		        P11MAIL_TRUST_REPLACE, &outcome, previous);
 	}
-	if (st != P11MAIL_OK)
+	if (st != P11MAIL_OK) {
+		tool_fail(c->g->json, NULL, "cannot trust the certificate: %s",
+		          p11mail_strerror(st));
 		return tool_exit_status(st);
-	if (c->g->json)
-		printf("{\"address\":\"%s\",\"fingerprint\":\"%s\","
-		       "\"changed\":%s}\n",
-		       address, fp,
+	}
+	if (c->g->json) {
+		printf("{\"address\":");
+		tool_json_string(address);
+		printf(",\"fingerprint\":\"%s\",\"changed\":%s}\n", fp,
 		       outcome == P11MAIL_TRUST_UNCHANGED ? "false" : "true");
-	else if (outcome == P11MAIL_TRUST_UNCHANGED)
+	} else if (outcome == P11MAIL_TRUST_UNCHANGED) {
 		printf("%s: already trusted; nothing changed\n", address);
-	else
+	} else {
 		printf("%s: now trusted (%s)\n", address, fp);
+	}
 	return TOOL_EXIT_OK;
 }
 
@@ -302,18 +308,19 @@ static int trust_add_cached(struct trust_ctx *c, const char *address,
 			matches++;
 		}
 	if (matches != 1)
-		tool_error(
-		        matches == 0
-		                ? "no certificate of %s with fingerprint %s "
-		                  "is cached: receive a signed message "
-		                  "from it first"
-		                : "several certificates of %s start with %s: "
-		                  "give more digits",
-		        address, fp);
+		tool_fail(c->g->json, NULL,
+		          matches == 0
+		                  ? "no certificate of %s with fingerprint %s "
+		                    "is cached: receive a signed message "
+		                    "from it first"
+		                  : "several certificates of %s start with %s: "
+		                    "give more digits",
+		          address, fp);
 	else if (hit->not_after <= (int64_t)time(NULL))
-		tool_error("that certificate of %s has expired: repeat the "
-		           "signed exchange to get the current one",
-		           address);
+		tool_fail(c->g->json, NULL,
+		          "that certificate of %s has expired: repeat the "
+		          "signed exchange to get the current one",
+		          address);
 	else
 		rc = trust_der(c, hit->address, hit->cert, hit->cert_len,
 		               hit->fingerprint);
@@ -321,7 +328,7 @@ static int trust_add_cached(struct trust_ctx *c, const char *address,
 	return rc;
 }
 
-static unsigned char *read_message(const char *path, size_t *len)
+static unsigned char *read_message(int json, const char *path, size_t *len)
 {
 	unsigned char *buf = NULL;
 	struct stat sb;
@@ -329,17 +336,18 @@ static unsigned char *read_message(const char *path, size_t *len)
 
 	*len = 0;
 	if (f == NULL || fstat(fileno(f), &sb) < 0) {
-		tool_error("cannot read %s: %s", path, strerror(errno));
+		tool_fail(json, NULL, "cannot read %s: %s", path,
+		          strerror(errno));
 		if (f != NULL)
 			fclose(f);
 		return NULL;
 	}
 	if (!S_ISREG(sb.st_mode) || sb.st_size > MESSAGE_MAX ||
 	    (buf = malloc((size_t)sb.st_size + 1)) == NULL) {
-		tool_error("cannot read %s: %s", path,
-		           !S_ISREG(sb.st_mode)       ? "not a regular file"
-		           : sb.st_size > MESSAGE_MAX ? "larger than 64 MiB"
-		                                      : "out of memory");
+		tool_fail(json, NULL, "cannot read %s: %s", path,
+		          !S_ISREG(sb.st_mode)       ? "not a regular file"
+		          : sb.st_size > MESSAGE_MAX ? "larger than 64 MiB"
+		                                     : "out of memory");
 		fclose(f);
 		return NULL;
 	}
@@ -350,30 +358,33 @@ static unsigned char *read_message(const char *path, size_t *len)
 
 /* The one signer of a verified message, signed by its sender. */
 static const struct p11mail_signer *
-message_signer(const struct p11mail_verify_result *vr, const char *path)
+message_signer(int json, const struct p11mail_verify_result *vr,
+               const char *path)
 {
 	const struct p11mail_signer *s;
 
 	if (vr->verdict == P11MAIL_VERDICT_UNSIGNED || vr->signer_count == 0) {
-		tool_error("%s is not signed", path);
+		tool_fail(json, NULL, "%s is not signed", path);
 		return NULL;
 	}
 	if (vr->signer_count != 1 || vr->sender == NULL) {
-		tool_error("%s has %zu signers or no sender: trust each "
-		           "certificate by fingerprint instead",
-		           path, vr->signer_count);
+		tool_fail(json, NULL,
+		          "%s has %zu signers or no sender: trust each "
+		          "certificate by fingerprint instead",
+		          path, vr->signer_count);
 		return NULL;
 	}
 	s = &vr->signers[0];
 	if (!s->valid || s->cert_der == NULL) {
-		tool_error("the signature in %s is not valid: %s", path,
-		           s->problem ? s->problem : "cannot be checked");
+		tool_fail(json, NULL, "the signature in %s is not valid: %s",
+		          path, s->problem ? s->problem : "cannot be checked");
 		return NULL;
 	}
 	if (!s->sender_match) {
-		tool_error("%s was signed by %s, not by its sender %s: "
-		           "not trusted",
-		           path, s->addresses ? s->addresses : "?", vr->sender);
+		tool_fail(json, NULL,
+		          "%s was signed by %s, not by its sender %s: "
+		          "not trusted",
+		          path, s->addresses ? s->addresses : "?", vr->sender);
 		return NULL;
 	}
 	return s;
@@ -466,11 +477,12 @@ static int confirm_signer(const struct trust_ctx *c, const char *text,
 		return 1;
 	fd = open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC);
 	if (fd < 0) {
-		tool_error("not trusted: there is no terminal to confirm on.  "
-		           "Check the SHA-256 fingerprint with the sender, "
-		           "then run again with --yes, or run 'p11mail trust "
-		           "add %s --fingerprint %s'",
-		           address, fp);
+		tool_fail(c->g->json, NULL,
+		          "not trusted: there is no terminal to confirm on.  "
+		          "Check the SHA-256 fingerprint with the sender, "
+		          "then run again with --yes, or run 'p11mail trust "
+		          "add %s --fingerprint %s'",
+		          address, fp);
 		return 0;
 	}
 	ok = (isatty(STDERR_FILENO) ||
@@ -493,7 +505,8 @@ static int confirm_signer(const struct trust_ctx *c, const char *text,
 	if (ok && (strcmp(line, "y") == 0 || strcmp(line, "Y") == 0 ||
 	           strcasecmp(line, "yes") == 0))
 		return 1;
-	tool_error("not trusted: the certificate was not confirmed");
+	tool_fail(c->g->json, NULL,
+	          "not trusted: the certificate was not confirmed");
 	return 0;
 }
 
@@ -503,17 +516,22 @@ static int trust_add_message(struct trust_ctx *c, const char *path)
 	struct p11mail_verify_result *vr = NULL;
 	const struct p11mail_signer *s;
 	p11mail_smime *smime = NULL;
+	enum p11mail_status st;
 	char text[4096];
 	unsigned char *msg;
 	size_t len;
 	int rc = TOOL_EXIT_FAILURE;
 
-	msg = read_message(path, &len);
+	msg = read_message(c->g->json, path, &len);
 	if (msg == NULL)
 		return rc;
-	if (p11mail_mail_smime_new(c->store, NULL, 0, &smime) == P11MAIL_OK &&
-	    p11mail_smime_verify(smime, msg, len, &vr) == P11MAIL_OK &&
-	    (s = message_signer(vr, path)) != NULL) {
+	st = p11mail_mail_smime_new(c->store, NULL, 0, &smime);
+	if (st == P11MAIL_OK)
+		st = p11mail_smime_verify(smime, msg, len, &vr);
+	if (st != P11MAIL_OK)
+		tool_fail(c->g->json, NULL, "cannot verify %s: %s", path,
+		          p11mail_strerror(st));
+	else if ((s = message_signer(c->g->json, vr, path)) != NULL) {
 		signer_text(s, vr->sender, text, sizeof(text));
 		fputs(text, stderr);
 		if (trusted_already(c, vr->sender, s->fingerprint) ||
