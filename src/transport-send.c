@@ -34,7 +34,7 @@ enum p11mail_status p11mail_send_message(struct p11mail_account *acct,
 	struct p11mail_server srv;
 	enum p11mail_status rc;
 	char *id = NULL;
-	int lock = -1;
+	int lock = -1, no_server;
 
 	if (sent == NULL || queued_id == NULL)
 		return P11MAIL_ERR_ARGS;
@@ -43,20 +43,30 @@ enum p11mail_status p11mail_send_message(struct p11mail_account *acct,
 	if (acct == NULL || env == NULL || msg == NULL)
 		return P11MAIL_ERR_ARGS;
 
+	/*
+	 * A configuration fault queues nothing: retrying would not help.
+	 * Only a fault of the moment (server unreachable, a temporary
+	 * refusal) leaves the message queued.
+	 */
+	rc = p11mail_account_server(acct, P11MAIL_SERVICE_SMTP, &srv);
+	if (rc == P11MAIL_OK)
+		rc = transport_check(&srv, TRANSPORT_SMTP);
+	if (rc != P11MAIL_OK && rc != P11MAIL_ERR_NOT_FOUND)
+		goto out;
+	no_server = rc == P11MAIL_ERR_NOT_FOUND;
 	rc = p11mail_queue_add(p11mail_account_outbox(acct), env, msg, len,
 	                       &id);
-	if (rc != P11MAIL_OK)
-		goto out;
-	rc = p11mail_account_server(acct, P11MAIL_SERVICE_SMTP, &srv);
-	if (rc == P11MAIL_ERR_NOT_FOUND) {
-		rc = P11MAIL_OK; /* no server: the outbox is the destination */
-		goto out;
+	if (rc != P11MAIL_OK || no_server)
+		goto out; /* no server: the outbox is the destination */
+	lock = send_lock(p11mail_account_outbox(acct));
+	rc = lock >= 0 ? p11mail_smtp_submit(&srv, env, msg, len)
+	               : P11MAIL_ERR_IO;
+	if (rc == P11MAIL_ERR_CONFIG &&
+	    p11mail_maildir_remove(p11mail_account_outbox(acct), id) ==
+	            P11MAIL_OK) {
+		free(id);
+		id = NULL;
 	}
-	if (rc == P11MAIL_OK &&
-	    (lock = send_lock(p11mail_account_outbox(acct))) < 0)
-		rc = P11MAIL_ERR_IO;
-	if (rc == P11MAIL_OK)
-		rc = p11mail_smtp_submit(&srv, env, msg, len);
 	if (rc != P11MAIL_OK)
 		goto out; /* stays queued: the caller names it */
 	*sent = 1;
@@ -115,8 +125,9 @@ out:
  */
 static enum p11mail_status send_queued(struct p11mail_account *acct,
                                        const struct p11mail_server *srv,
-                                       const char *id)
+                                       const struct p11mail_maildir_entry *e)
 {
+	const char *id = e->id;
 	const char *outbox = p11mail_account_outbox(acct);
 	struct p11mail_envelope *env = NULL;
 	unsigned char *msg = NULL;
@@ -125,6 +136,14 @@ static enum p11mail_status send_queued(struct p11mail_account *acct,
 	size_t len = 0;
 
 	rc = p11mail_queue_read_held(outbox, id, &env, &how, &msg, &len);
+	if (rc == P11MAIL_ERR_FORMAT) {
+		/* Retrying can never send it: say how to be rid of it. */
+		p11m_log(P11MAIL_LOG_ERROR,
+		         "%s can never be sent: remove the file %s (or move "
+		         "it out of the outbox to keep it)",
+		         id, e->path);
+		goto out;
+	}
 	if (rc == P11MAIL_OK && how != 0) {
 		rc = send_protect_held(acct, id, env, how, &msg, &len);
 		if (rc != P11MAIL_OK)
@@ -160,11 +179,8 @@ enum p11mail_status p11mail_send_queue(struct p11mail_account *acct,
 	if (acct == NULL)
 		return P11MAIL_ERR_ARGS;
 	rc = p11mail_account_server(acct, P11MAIL_SERVICE_SMTP, &srv);
-	if (rc == P11MAIL_ERR_NOT_FOUND)
-		p11m_log(P11MAIL_LOG_ERROR,
-		         "no SMTP server is configured ([account] smtp-host): "
-		         "the outbox %s keeps its messages",
-		         outbox);
+	if (rc == P11MAIL_OK)
+		rc = transport_check(&srv, TRANSPORT_SMTP);
 	if (rc == P11MAIL_OK && (lock = send_lock(outbox)) < 0)
 		rc = P11MAIL_ERR_IO;
 	if (rc == P11MAIL_OK)
@@ -172,13 +188,16 @@ enum p11mail_status p11mail_send_queue(struct p11mail_account *acct,
 	if (rc != P11MAIL_OK)
 		goto out;
 	for (size_t i = 0; i < list->count; i++) {
-		one = send_queued(acct, &srv, list->entries[i].id);
+		one = send_queued(acct, &srv, &list->entries[i]);
 		if (one == P11MAIL_OK)
 			(*sent)++;
 		else
 			(*failed)++;
-		/* Refused credentials will be refused for the rest too. */
-		if (one == P11MAIL_ERR_AUTH) {
+		/*
+		 * Refused credentials, or a configuration fault, will fail
+		 * the rest too.
+		 */
+		if (one == P11MAIL_ERR_AUTH || one == P11MAIL_ERR_CONFIG) {
 			*failed += list->count - i - 1;
 			rc = one;
 			break;
@@ -187,6 +206,13 @@ enum p11mail_status p11mail_send_queue(struct p11mail_account *acct,
 			rc = one;
 	}
 out:
+	/*
+	 * Without a server (the outbox is then the destination) or with a
+	 * configuration fault, every message stays.
+	 */
+	if (rc != P11MAIL_OK && list == NULL &&
+	    p11mail_maildir_list(outbox, &list) == P11MAIL_OK)
+		*failed = list->count;
 	send_unlock(lock);
 	p11mail_maildir_list_free(list);
 	return rc;

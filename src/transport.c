@@ -6,10 +6,14 @@
  */
 #include "config.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "common.h"
 #include "transport.h"
@@ -87,16 +91,49 @@ static size_t transport_word(const char *s, size_t size)
 	return n;
 }
 
+/* The name of a protocol, for messages. */
+static const char *transport_proto_name(enum transport_proto proto)
+{
+	static const char *const names[] = {"SMTP", "IMAP", "POP3"};
+
+	return names[proto];
+}
+
+/* Whether the first line of a server could open a dialogue of proto. */
+static int transport_greeting_ok(enum transport_proto proto, const char *s,
+                                 size_t n)
+{
+	switch (proto) {
+	case TRANSPORT_SMTP:
+		return n >= 3 && s[0] >= '0' && s[0] <= '9' && s[1] >= '0' &&
+		       s[1] <= '9' && s[2] >= '0' && s[2] <= '9';
+	case TRANSPORT_IMAP:
+		return n >= 2 && s[0] == '*' && s[1] == ' ';
+	default:
+		return (n >= 3 && strncmp(s, "+OK", 3) == 0) ||
+		       (n >= 4 && strncmp(s, "-ERR", 4) == 0);
+	}
+}
+
 /*
- * Traces the dialogue: server lines in full; of our own lines only the
- * IMAP tag and a known verb, because AUTH, LOGIN, PASS and the lines that
- * follow AUTH carry credentials.
+ * Watches the dialogue (a first server line not of the protocol makes the
+ * connection give up) and traces it when asked: server lines in full; of
+ * our own lines only the IMAP tag and a known verb, because AUTH, LOGIN,
+ * PASS and the lines that follow AUTH carry credentials.
  */
 static int transport_debug_cb(CURL *curl, curl_infotype type, char *data,
                               size_t size, void *arg)
 {
+	struct transport_conn *conn = arg;
 	size_t n, tag = 0;
 
+	(void)curl;
+	if (type == CURLINFO_HEADER_IN && !conn->heard) {
+		conn->heard = 1;
+		conn->weird = !transport_greeting_ok(conn->proto, data, size);
+	}
+	if (!p11m_trace_enabled())
+		return 0;
 	switch (type) {
 	case CURLINFO_TEXT:
 	case CURLINFO_HEADER_IN:
@@ -187,11 +224,30 @@ static enum p11mail_status transport_base_url(const struct p11mail_server *srv,
 	return P11MAIL_OK;
 }
 
+/* Stops a transfer whose server does not speak the protocol. */
+static int transport_progress_cb(void *arg, curl_off_t dltotal,
+                                 curl_off_t dlnow, curl_off_t ultotal,
+                                 curl_off_t ulnow)
+{
+	const struct transport_conn *conn = arg;
+
+	(void)dltotal;
+	(void)dlnow;
+	(void)ultotal;
+	(void)ulnow;
+	return conn->weird;
+}
+
+static long transport_timeout(const struct p11mail_server *srv)
+{
+	return srv->timeout > 0 ? srv->timeout : TRANSPORT_TIMEOUT;
+}
+
 static enum p11mail_status transport_setup(struct transport_conn *conn,
                                            enum transport_proto proto)
 {
 	const struct p11mail_server *srv = conn->srv;
-	long timeout = srv->timeout > 0 ? srv->timeout : TRANSPORT_TIMEOUT;
+	long timeout = transport_timeout(srv);
 	CURL *c = conn->curl;
 	CURLcode rc = CURLE_OK;
 	static const char *const protocols[] = {"smtp,smtps", "imap,imaps",
@@ -218,24 +274,48 @@ static enum p11mail_status transport_setup(struct transport_conn *conn,
 		                       srv->password != NULL ? srv->password
 		                                             : "");
 	}
-	if (p11m_trace_enabled()) {
-		rc |= curl_easy_setopt(c, CURLOPT_DEBUGFUNCTION,
-		                       transport_debug_cb);
-		rc |= curl_easy_setopt(c, CURLOPT_VERBOSE, 1L);
-	}
+	/* The debug callback sees the greeting, even without tracing. */
+	rc |= curl_easy_setopt(c, CURLOPT_DEBUGFUNCTION, transport_debug_cb);
+	rc |= curl_easy_setopt(c, CURLOPT_DEBUGDATA, conn);
+	rc |= curl_easy_setopt(c, CURLOPT_VERBOSE, 1L);
+	rc |= curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION,
+	                       transport_progress_cb);
+	rc |= curl_easy_setopt(c, CURLOPT_XFERINFODATA, conn);
+	rc |= curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
 	rc |= curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, transport_write_cb);
 	/* Until a request names its buffer, whatever arrives is dropped. */
 	rc |= curl_easy_setopt(c, CURLOPT_WRITEDATA, NULL);
 	return rc == CURLE_OK ? P11MAIL_OK : P11MAIL_ERR_INTERNAL;
 }
 
-enum p11mail_status transport_open(const struct p11mail_server *srv,
-                                   enum transport_proto proto,
-                                   struct transport_conn *conn)
+/* A CA file that cannot be read is a configuration fault. */
+static enum p11mail_status transport_ca_file_check(const char *path)
+{
+	struct stat sb;
+	int fd, err = 0;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		err = errno;
+	else if (fstat(fd, &sb) != 0)
+		err = errno;
+	else if (!S_ISREG(sb.st_mode))
+		err = EISDIR;
+	if (fd >= 0)
+		close(fd);
+	if (err == 0)
+		return P11MAIL_OK;
+	p11m_log(P11MAIL_LOG_ERROR, "cannot read the CA file %s: %s", path,
+	         err == EISDIR ? "not a regular file" : strerror(err));
+	return P11MAIL_ERR_CONFIG;
+}
+
+enum p11mail_status transport_check(const struct p11mail_server *srv,
+                                    enum transport_proto proto)
 {
 	enum p11mail_status rc;
+	char *base = NULL;
 
-	memset(conn, 0, sizeof(*conn));
 	if (srv == NULL || srv->host == NULL)
 		return P11MAIL_ERR_ARGS;
 	if (srv->tls == P11MAIL_TLS_NONE && srv->user != NULL &&
@@ -246,11 +326,29 @@ enum p11mail_status transport_open(const struct p11mail_server *srv,
 		         srv->host);
 		return P11MAIL_ERR_CONFIG;
 	}
+	rc = transport_base_url(srv, proto, &base);
+	free(base);
+	if (rc == P11MAIL_OK && srv->ca_file != NULL)
+		rc = transport_ca_file_check(srv->ca_file);
+	return rc;
+}
+
+enum p11mail_status transport_open(const struct p11mail_server *srv,
+                                   enum transport_proto proto,
+                                   struct transport_conn *conn)
+{
+	enum p11mail_status rc;
+
+	memset(conn, 0, sizeof(*conn));
+	rc = transport_check(srv, proto);
+	if (rc != P11MAIL_OK)
+		return rc;
 	pthread_once(&transport_once, transport_global_init);
 	if (transport_init_result != CURLE_OK)
 		return P11MAIL_ERR_INTERNAL;
 
 	conn->srv = srv;
+	conn->proto = proto;
 	rc = transport_base_url(srv, proto, &conn->base);
 	if (rc != P11MAIL_OK)
 		goto out;
@@ -274,15 +372,41 @@ void transport_close(struct transport_conn *conn)
 	memset(conn, 0, sizeof(*conn));
 }
 
+/* Whether the last transfer got a TCP connection to the server. */
+static int transport_connected(struct transport_conn *conn)
+{
+	double t = 0;
+
+	if (conn->heard)
+		return 1;
+	return curl_easy_getinfo(conn->curl, CURLINFO_CONNECT_TIME, &t) ==
+	               CURLE_OK &&
+	       t > 0;
+}
+
 enum p11mail_status transport_result(struct transport_conn *conn, CURLcode code)
 {
 	const char *host = conn->srv->host;
 	const char *why =
 	        conn->errbuf[0] ? conn->errbuf : curl_easy_strerror(code);
 
+	if (code != CURLE_OK && conn->weird) {
+		p11m_log(P11MAIL_LOG_ERROR,
+		         "%s did not answer as an %s server: check the host "
+		         "and the port",
+		         host, transport_proto_name(conn->proto));
+		return P11MAIL_ERR_TRANSPORT;
+	}
 	switch (code) {
 	case CURLE_OK:
 		return P11MAIL_OK;
+	case CURLE_WEIRD_SERVER_REPLY:
+	case CURLE_GOT_NOTHING:
+		p11m_log(P11MAIL_LOG_ERROR,
+		         "%s did not answer as an %s server (%s): check the "
+		         "host and the port",
+		         host, transport_proto_name(conn->proto), why);
+		return P11MAIL_ERR_TRANSPORT;
 	case CURLE_LOGIN_DENIED:
 		p11m_log(P11MAIL_LOG_ERROR,
 		         "%s refused the login of %s: check the user and the "
@@ -295,8 +419,12 @@ enum p11mail_status transport_result(struct transport_conn *conn, CURLcode code)
 		         "another server",
 		         host);
 		return P11MAIL_ERR_TRANSPORT;
-	case CURLE_PEER_FAILED_VERIFICATION:
 	case CURLE_SSL_CACERT_BADFILE:
+		p11m_log(P11MAIL_LOG_ERROR, "cannot use the CA file %s (%s)",
+		         conn->srv->ca_file ? conn->srv->ca_file : "(default)",
+		         why);
+		return P11MAIL_ERR_CONFIG;
+	case CURLE_PEER_FAILED_VERIFICATION:
 		p11m_log(P11MAIL_LOG_ERROR,
 		         "the TLS certificate of %s is not trusted (%s): "
 		         "check the CA file",
@@ -305,6 +433,13 @@ enum p11mail_status transport_result(struct transport_conn *conn, CURLcode code)
 	case CURLE_COULDNT_RESOLVE_HOST:
 	case CURLE_COULDNT_CONNECT:
 	case CURLE_OPERATION_TIMEDOUT:
+		if (code == CURLE_OPERATION_TIMEDOUT &&
+		    transport_connected(conn)) {
+			p11m_log(P11MAIL_LOG_ERROR,
+			         "no answer from %s within %ld s", host,
+			         transport_timeout(conn->srv));
+			return P11MAIL_ERR_TRANSPORT;
+		}
 		p11m_log(P11MAIL_LOG_ERROR, "cannot reach %s (%s)", conn->base,
 		         why);
 		return P11MAIL_ERR_TRANSPORT;

@@ -21,16 +21,27 @@ struct transport_buf {
 	size_t max;
 };
 
+/* Which protocol a connection speaks. */
+enum transport_proto { TRANSPORT_SMTP = 0, TRANSPORT_IMAP, TRANSPORT_POP3 };
+
 /* One connection to one server; reused across requests. */
 struct transport_conn {
 	CURL *curl;
 	const struct p11mail_server *srv;
+	enum transport_proto proto;
 	char *base; /* "imaps://127.0.0.1:993/" */
+	int heard;  /* the server sent a line */
+	int weird;  /* its first line was not of the protocol: give up */
 	char errbuf[CURL_ERROR_SIZE];
 };
 
-/* Which protocol a connection speaks. */
-enum transport_proto { TRANSPORT_SMTP = 0, TRANSPORT_IMAP, TRANSPORT_POP3 };
+/*
+ * Checks what the configuration alone decides for srv: a valid host and
+ * port, a readable CA file, no password without TLS except on loopback.
+ * Logs what is wrong; P11MAIL_ERR_CONFIG then.  Nothing is sent.
+ */
+enum p11mail_status transport_check(const struct p11mail_server *srv,
+                                    enum transport_proto proto);
 
 /*
  * Prepares a connection to srv for proto: URL base, TLS policy, CA file,

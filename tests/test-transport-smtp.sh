@@ -3,6 +3,9 @@
 # AUTH, Bcc removed, dot lines intact; and every failure keeps the message
 # in the outbox: server down, login refused, untrusted certificate,
 # refused recipient.  "send --queue" delivers what waited once it can.
+# Configuration faults (unreadable CA or password file) queue nothing; a
+# server that does not speak SMTP or never greets is named as such; a
+# garbage file in the outbox is named by its path.
 set -u
 . "$top_srcdir/tests/tap.sh"
 . "$top_srcdir/tests/transport-lib.sh"
@@ -191,5 +194,146 @@ case $out in
 *secret-alice* | *"$token"*) fail "the trace does not show the password" ;;
 *) pass "the trace does not show the password" ;;
 esac
+
+# 11. Configuration faults queue nothing (exit 1, the input kept); a
+# server that is not an SMTP server, or never greets, is named as such.
+n=$(local_count "$W/alice/outbox")
+message $A $B "config fault" >"$W/m11.eml"
+sed 's|^ca-file = .*|ca-file = /nonexistent.pem|' "$W/alice/p11mail.conf" \
+	>"$W/alice/noca.conf"
+out=$("$P11MAIL" --config "$W/alice/noca.conf" --store "$W/alice/store" \
+	send "$W/m11.eml" 2>&1)
+rc=$?
+case $rc:$out in
+1:*"cannot read the CA file /nonexistent.pem"*)
+	pass "a missing CA file is a configuration error" ;;
+*) fail "a missing CA file is a configuration error (rc=$rc)"
+	diag "$out" ;;
+esac
+case $out in
+*"not trusted"* | *"could not be reached"* | *"queued as"*)
+	fail "a missing CA file is not reported as a server fault" ;;
+*) pass "a missing CA file is not reported as a server fault" ;;
+esac
+mail_config alice "$W/alice/nopw.conf" "" "$W/alice/no-such-password"
+check_fails "a missing password file fails" "$P11MAIL" \
+	--config "$W/alice/nopw.conf" --store "$W/alice/store" \
+	send --ca-file "$CA" "$W/m11.eml"
+check "configuration faults queued nothing" \
+	test "$(local_count "$W/alice/outbox")" -eq "$n"
+check "the input is kept" grep -q "config fault" "$W/m11.eml"
+out=$("$P11MAIL" --config "$W/alice/noca.conf" --store "$W/alice/store" \
+	send --queue 2>&1)
+rc=$?
+case $rc:$out in
+1:*"cannot read the CA file"*"$n still queued"*)
+	pass "send --queue stops at a missing CA file, counting the queue" ;;
+*) fail "send --queue stops at a missing CA file, counting the queue ($rc)"
+	diag "$out" ;;
+esac
+
+cat >"$W/fake.py" <<'PY'
+import socket, sys, threading, time
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", 0))
+s.listen(8)
+print(s.getsockname()[1], flush=True)
+def serve(c):
+    if sys.argv[1] == "junk":
+        c.sendall(b"HTTP/1.1 400 Bad Request\r\n\r\n")
+    time.sleep(60)
+    c.close()
+while True:
+    c = s.accept()[0]
+    threading.Thread(target=serve, args=(c,), daemon=True).start()
+PY
+fake_server() {
+	python3 "$W/fake.py" "$1" >"$W/fake-$1.port" &
+	fake_pid=$!
+	for _ in 1 2 3 4 5 6 7 8 9 10; do
+		[ -s "$W/fake-$1.port" ] && break
+		sleep 0.2
+	done
+	fake_port=$(cat "$W/fake-$1.port")
+}
+fake_server junk
+junk_pid=$fake_pid
+mail_config alice "$W/alice/junk.conf" "$fake_port"
+sed -i 's/^smtp-tls = .*/smtp-tls = none/; /^password-source/d' \
+	"$W/alice/junk.conf"
+out=$("$P11MAIL" --config "$W/alice/junk.conf" --store "$W/alice/store" \
+	send "$W/m11.eml" 2>&1)
+rc=$?
+case $rc:$out in
+1:*"127.0.0.1 did not answer as an SMTP server"*)
+	pass "a server that does not speak SMTP is named as such" ;;
+*) fail "a server that does not speak SMTP is named as such (rc=$rc)"
+	diag "$out" ;;
+esac
+kill "$junk_pid"
+fake_server silent
+silent_pid=$fake_pid
+mail_config alice "$W/alice/silent.conf" "$fake_port"
+sed -i 's/^smtp-tls = .*/smtp-tls = none/; /^password-source/d' \
+	"$W/alice/silent.conf"
+out=$("$P11MAIL" --config "$W/alice/silent.conf" --store "$W/alice/store" \
+	send "$W/m11.eml" 2>&1)
+rc=$?
+case $rc:$out in
+1:*"no answer from 127.0.0.1 within 30 s"*)
+	pass "a server that never greets is reported as silent" ;;
+*) fail "a server that never greets is reported as silent (rc=$rc)"
+	diag "$out" ;;
+esac
+kill "$silent_pid"
+check "both stay queued (transient faults)" \
+	test "$(local_count "$W/alice/outbox")" -eq $((n + 2))
+
+# 12. A file in the outbox that is no queued message: its path is named so
+# that it can be removed; then the queue runs again.
+printf 'garbage\n' >"$W/alice/outbox/new/1.garbage.local"
+out=$(p11 alice send --queue --ca-file "$CA" 2>&1)
+rc=$?
+case $rc:$out in
+1:*"remove the file $W/alice/outbox/new/1.garbage.local"*)
+	pass "a garbage file in the outbox is named with its path" ;;
+*) fail "a garbage file in the outbox is named with its path (rc=$rc)"
+	diag "$out" ;;
+esac
+rm -f "$W/alice/outbox/new/1.garbage.local"
+out=$(p11 alice send --queue --ca-file "$CA" 2>&1)
+case $out in
+*garbage*) fail "once removed, it is no longer reported"; diag "$out" ;;
+*) pass "once removed, it is no longer reported" ;;
+esac
+
+# 13. No SMTP server: send --queue agrees with send (exit 0, says so), and
+# --json failures are JSON objects.
+out=$("$P11MAIL" --config "$W/alice/nosmtp.conf" --store "$W/alice/store" \
+	send --queue 2>&1)
+rc=$?
+case $rc:$out in
+0:*"no SMTP server is configured"*)
+	pass "send --queue without an SMTP server says so, exit 0" ;;
+*) fail "send --queue without an SMTP server says so, exit 0 (rc=$rc)"
+	diag "$out" ;;
+esac
+json=$("$P11MAIL" --config "$W/alice/nosmtp.conf" --store "$W/alice/store" \
+	send --queue --json 2>/dev/null)
+case $json in
+'{"sent":0,"failed":'[0-9]*'}') pass "send --queue --json: the counts" ;;
+*) fail "send --queue --json: the counts"; diag "$json" ;;
+esac
+: >"$W/empty.eml"
+for f in "$W/empty.eml" "$W/bad.eml" "$W/does-not-exist.eml"; do
+	json=$(p11 alice send --json --ca-file "$CA" "$f" 2>/dev/null)
+	rc=$?
+	case $rc:$json in
+	1:'{"error":"'*'"}') pass "send --json: $(basename "$f") is a JSON error" ;;
+	*) fail "send --json: $(basename "$f") is a JSON error (rc=$rc)"
+		diag "$json" ;;
+	esac
+done
 
 done_testing

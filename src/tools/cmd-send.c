@@ -6,6 +6,7 @@
 #include "config.h"
 
 #include <getopt.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -125,8 +126,20 @@ static int send_queue(const struct tool_globals *g,
 	st = p11mail_send_queue(acct, &sent, &failed);
 	send_capture_end(&c, p11mail_protect_can_wait(st) ? SEND_REPLAY_TOKEN
 	                                                  : SEND_REPLAY_ALL);
-	if (st == P11MAIL_ERR_NOT_FOUND)
-		return TOOL_EXIT_FAILURE; /* no server: the library said so */
+	if (st == P11MAIL_ERR_NOT_FOUND) {
+		/* As for one message: the outbox is where mail goes. */
+		if (g->json)
+			printf("{\"sent\":0,\"failed\":%zu}\n", failed);
+		else if (!g->quiet)
+			fprintf(stderr,
+			        "p11mail: no SMTP server is configured "
+			        "([account] smtp-host): nothing was sent; %zu "
+			        "message%s stay%s in the outbox %s\n",
+			        failed, failed == 1 ? "" : "s",
+			        failed == 1 ? "s" : "",
+			        p11mail_account_outbox(acct));
+		return TOOL_EXIT_OK;
+	}
 	if (g->json)
 		printf("{\"sent\":%zu,\"failed\":%zu}\n", sent, failed);
 	else if (!g->quiet)
@@ -136,6 +149,29 @@ static int send_queue(const struct tool_globals *g,
 		tool_error("the queue was not emptied: %s",
 		           p11mail_strerror(st));
 	return tool_exit_status(st);
+}
+
+/*
+ * Prints a failure on stderr and, with --json, {"error":...} on stdout, so
+ * that a caller reading JSON always gets an object.
+ */
+static void send_fail(const struct tool_globals *g, const char *fmt, ...)
+        __attribute__((format(printf, 2, 3)));
+
+static void send_fail(const struct tool_globals *g, const char *fmt, ...)
+{
+	char why[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof(why), fmt, ap);
+	va_end(ap);
+	tool_error("%s", why);
+	if (!g->json)
+		return;
+	printf("{\"error\":");
+	tool_json_string(why);
+	printf("}\n");
 }
 
 /* The P11MAIL_PROTECT_* bits the options ask for. */
@@ -227,8 +263,8 @@ static int send_one(const struct tool_globals *g,
 	if (st == P11MAIL_OK)
 		st = p11mail_message_strip_bcc(msg, len, &clean, &clean_len);
 	if (st != P11MAIL_OK) {
-		tool_error("cannot send this message: %s",
-		           p11mail_strerror(st));
+		send_fail(g, "cannot send this message: %s",
+		          p11mail_strerror(st));
 		goto out;
 	}
 	rc = send_protect(g, cfg, acct, o, env, &clean, &clean_len);
@@ -245,7 +281,8 @@ static int send_one(const struct tool_globals *g,
 		           "'p11mail send --queue' to retry",
 		           p11mail_strerror(st), queued);
 	else if (st != P11MAIL_OK)
-		tool_error("not sent: %s", p11mail_strerror(st));
+		tool_error("not sent, nothing queued: %s",
+		           p11mail_strerror(st));
 	else if (!sent && !g->quiet && !g->json)
 		fprintf(stderr,
 		        "p11mail: no SMTP server configured; the message is "
@@ -286,7 +323,8 @@ int cmd_send(const struct tool_globals *g, int argc, char **argv)
 	if (st == P11MAIL_OK && o.ca_file != NULL)
 		st = p11mail_account_set_ca_file(acct, o.ca_file);
 	if (st != P11MAIL_OK) {
-		tool_error("cannot read the account: %s", p11mail_strerror(st));
+		send_fail(g, "cannot read the account: %s",
+		          p11mail_strerror(st));
 		rc = tool_exit_status(st);
 		goto out;
 	}
@@ -296,7 +334,8 @@ int cmd_send(const struct tool_globals *g, int argc, char **argv)
 	}
 	st = p11mail_message_load(o.input, SEND_MAX_MESSAGE, &msg, &len);
 	if (st != P11MAIL_OK) {
-		tool_error("cannot read the message: %s", p11mail_strerror(st));
+		send_fail(g, "cannot read the message: %s",
+		          p11mail_strerror(st));
 		rc = tool_exit_status(st);
 		goto out;
 	}
