@@ -6,7 +6,6 @@
 #include "config.h"
 
 #include <getopt.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -151,29 +150,6 @@ static int send_queue(const struct tool_globals *g,
 	return tool_exit_status(st);
 }
 
-/*
- * Prints a failure on stderr and, with --json, {"error":...} on stdout, so
- * that a caller reading JSON always gets an object.
- */
-static void send_fail(const struct tool_globals *g, const char *fmt, ...)
-        __attribute__((format(printf, 2, 3)));
-
-static void send_fail(const struct tool_globals *g, const char *fmt, ...)
-{
-	char why[1024];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(why, sizeof(why), fmt, ap);
-	va_end(ap);
-	tool_error("%s", why);
-	if (!g->json)
-		return;
-	printf("{\"error\":");
-	tool_json_string(why);
-	printf("}\n");
-}
-
 /* The P11MAIL_PROTECT_* bits the options ask for. */
 static unsigned int send_how(const struct send_opts *o)
 {
@@ -263,7 +239,7 @@ static int send_one(const struct tool_globals *g,
 	if (st == P11MAIL_OK)
 		st = p11mail_message_strip_bcc(msg, len, &clean, &clean_len);
 	if (st != P11MAIL_OK) {
-		send_fail(g, "cannot send this message: %s",
+		tool_fail(g->json, NULL, "cannot send this message: %s",
 		          p11mail_strerror(st));
 		goto out;
 	}
@@ -323,7 +299,7 @@ int cmd_send(const struct tool_globals *g, int argc, char **argv)
 	if (st == P11MAIL_OK && o.ca_file != NULL)
 		st = p11mail_account_set_ca_file(acct, o.ca_file);
 	if (st != P11MAIL_OK) {
-		send_fail(g, "cannot read the account: %s",
+		tool_fail(g->json, NULL, "cannot read the account: %s",
 		          p11mail_strerror(st));
 		rc = tool_exit_status(st);
 		goto out;
@@ -334,7 +310,7 @@ int cmd_send(const struct tool_globals *g, int argc, char **argv)
 	}
 	st = p11mail_message_load(o.input, SEND_MAX_MESSAGE, &msg, &len);
 	if (st != P11MAIL_OK) {
-		send_fail(g, "cannot read the message: %s",
+		tool_fail(g->json, NULL, "cannot read the message: %s",
 		          p11mail_strerror(st));
 		rc = tool_exit_status(st);
 		goto out;
