@@ -12,6 +12,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "common.h"
 #include "maildir.h"
@@ -416,6 +418,39 @@ out:
 /* ---- the public entry -----------------------------------------------------
  */
 
+/* "dir/name", or NULL without memory. */
+static char *fetch_path(const char *dir, const char *name)
+{
+	size_t n = strlen(dir) + strlen(name) + 2;
+	char *p = malloc(n);
+
+	if (p != NULL)
+		snprintf(p, n, "%s/%s", dir, name);
+	return p;
+}
+
+/*
+ * Removes the Maildir a failed first fetch created: its lock and state
+ * files and its empty directories.  Anything else keeps it.
+ */
+static void fetch_undo_maildir(const char *maildir, const char *state_file)
+{
+	static const char *const names[] = {".p11mail-fetch-lock", "tmp", "new",
+	                                    "cur"};
+	char *p;
+
+	unlink(state_file);
+	for (size_t i = 0; i < P11M_ARRAY_SIZE(names); i++) {
+		p = fetch_path(maildir, names[i]);
+		if (p != NULL && i == 0)
+			unlink(p);
+		else if (p != NULL)
+			rmdir(p);
+		free(p);
+	}
+	rmdir(maildir);
+}
+
 enum p11mail_status p11mail_fetch(const struct p11mail_server *srv,
                                   enum p11mail_fetch_proto proto,
                                   const char *mailbox, const char *maildir,
@@ -426,7 +461,7 @@ enum p11mail_status p11mail_fetch(const struct p11mail_server *srv,
 	struct fetch_state *st = NULL;
 	enum p11mail_status rc;
 	char *key = NULL;
-	int lock = -1;
+	int lock = -1, created;
 
 	if (stats == NULL)
 		return P11MAIL_ERR_ARGS;
@@ -441,6 +476,7 @@ enum p11mail_status p11mail_fetch(const struct p11mail_server *srv,
 		return P11MAIL_ERR_ARGS;
 	}
 	/* Two fetches into one Maildir would both take the same messages. */
+	created = access(maildir, F_OK) != 0;
 	lock = maildir_lock(maildir, ".p11mail-fetch-lock");
 	rc = lock >= 0 ? P11MAIL_OK : P11MAIL_ERR_IO;
 	if (rc == P11MAIL_OK)
@@ -463,6 +499,9 @@ enum p11mail_status p11mail_fetch(const struct p11mail_server *srv,
 	else
 		rc = pop3_fetch(&conn, maildir, st, key, stats);
 out:
+	/* A first fetch that failed before any message leaves no Maildir. */
+	if (rc != P11MAIL_OK && created && stats->fetched == 0 && lock >= 0)
+		fetch_undo_maildir(maildir, state_file);
 	maildir_unlock(lock);
 	transport_close(&conn);
 	fetch_state_free(st);

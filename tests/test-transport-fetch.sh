@@ -3,7 +3,8 @@
 # (STARTTLS and implicit TLS) and POP3 into local Maildirs: no duplicates on
 # a re-run, a refused login loses nothing, a malformed message on the
 # server or in the local Maildir is reported and skipped, the inbox shows
-# the Sig column and read shows a message.
+# the Sig column and read shows a message.  A failed fetch prints only the
+# failure and creates no Maildir; a server that is not IMAP is named so.
 set -u
 . "$top_srcdir/tests/tap.sh"
 . "$top_srcdir/tests/transport-lib.sh"
@@ -152,6 +153,49 @@ else
 	diag "$out"
 fi
 check "nothing lost locally" test "$(local_count "$BOX")" -eq 4
+case $out in
+*"fetched into"*) fail "a failed fetch prints only the failure"
+	diag "$out" ;;
+*) pass "a failed fetch prints only the failure" ;;
+esac
+out=$("$P11MAIL" --config "$W/bob/down.conf" --store "$W/bob/store" \
+	fetch --imap --maildir "$W/bob/NewBox" 2>&1)
+check "a failed first fetch creates no Maildir" test ! -e "$W/bob/NewBox"
+
+# A server that does not speak IMAP is named as such, quickly.
+cat >"$W/junk.py" <<'PY'
+import socket, threading, time
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+s.listen(8)
+print(s.getsockname()[1], flush=True)
+def serve(c):
+    c.sendall(b"SSH-2.0-OpenSSH_9.2\r\n")
+    time.sleep(60)
+    c.close()
+while True:
+    c = s.accept()[0]
+    threading.Thread(target=serve, args=(c,), daemon=True).start()
+PY
+python3 "$W/junk.py" >"$W/junk.port" &
+junk_pid=$!
+for _ in 1 2 3 4 5 6 7 8 9 10; do
+	[ -s "$W/junk.port" ] && break
+	sleep 0.2
+done
+sed "s/^imap-port = .*/imap-port = $(cat "$W/junk.port")/; \
+s/^imap-tls = .*//" "$W/bob/p11mail.conf" >"$W/bob/junk.conf"
+printf 'imap-tls = none\n' >>"$W/bob/junk.conf"
+out=$("$P11MAIL" --config "$W/bob/junk.conf" --store "$W/bob/store" \
+	fetch --imap --maildir "$W/bob/JunkBox" 2>&1)
+rc=$?
+kill "$junk_pid"
+case $rc:$out in
+1:*"did not answer as an IMAP server"*)
+	pass "a server that does not speak IMAP is named as such" ;;
+*) fail "a server that does not speak IMAP is named as such (rc=$rc)"
+	diag "$out" ;;
+esac
 
 # Untrusted server certificate.
 check_fails "fetch refuses a server its CA file does not vouch for" \

@@ -221,15 +221,21 @@ int cmd_fetch(const struct tool_globals *g, int argc, char **argv)
 	st = p11mail_fetch(&srv, (enum p11mail_fetch_proto)o.proto, o.mailbox,
 	                   p11mail_account_maildir(acct),
 	                   p11mail_account_state_file(acct), &stats);
-	if (st == P11MAIL_OK || !o.json)
+	if (st == P11MAIL_OK) {
 		fetch_report(g, &o, &stats, p11mail_account_maildir(acct));
-	if (st != P11MAIL_OK) {
-		/* {"error":..., and the counts so far} */
+	} else {
+		/* Only the failure, {"error":..., and the counts so far} */
 		fetch_json_counts(&stats, counts, sizeof(counts));
-		tool_fail(o.json, counts,
-		          "fetch stopped: %s (the messages fetched so far are "
-		          "kept)",
-		          p11mail_strerror(st));
+		if (stats.fetched > 0)
+			tool_fail(o.json, counts,
+			          "fetch stopped: %s (%zu new message%s "
+			          "fetched into %s before that, kept)",
+			          p11mail_strerror(st), stats.fetched,
+			          stats.fetched == 1 ? "" : "s",
+			          p11mail_account_maildir(acct));
+		else
+			tool_fail(o.json, counts, "fetch stopped: %s",
+			          p11mail_strerror(st));
 	}
 out:
 	p11mail_account_free(acct);
