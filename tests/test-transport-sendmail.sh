@@ -2,7 +2,8 @@
 # The sendmail-compatible entry: -t takes recipients from the headers (Bcc
 # included, then removed), recipients as arguments, -f, the lone-dot end
 # of input without -i, and usage errors.  Like a mail client, it passes no
-# TLS option: the CA file comes from [account] ca-file.
+# TLS option: the CA file comes from [account] ca-file; one that cannot be
+# read fails the command with nothing queued.
 set -u
 . "$top_srcdir/tests/tap.sh"
 . "$top_srcdir/tests/transport-lib.sh"
@@ -46,5 +47,20 @@ check_fails "a bad recipient is refused" sh -c \
 	"'$P11MAIL' --config '$W/alice/p11mail.conf' --store '$W/alice/store' \
 	sendmail 'bad address' <'$W/arg.eml'"
 check "nothing was queued" test "$(local_count "$W/alice/outbox")" -eq 0
+
+# A configuration fault (a CA file that cannot be read) is no deferral:
+# exit 1, said so, nothing queued, so the mail client keeps the message.
+sed 's|^ca-file = .*|ca-file = /nonexistent.pem|' "$W/alice/p11mail.conf" \
+	>"$W/alice/noca.conf"
+out=$("$P11MAIL" --config "$W/alice/noca.conf" --store "$W/alice/store" \
+	sendmail -t <"$W/t.eml" 2>&1)
+rc=$?
+case $rc:$out in
+1:*"cannot read the CA file /nonexistent.pem"*"nothing queued"*)
+	pass "a missing CA file: exit 1, nothing queued, said so" ;;
+*) fail "a missing CA file: exit 1, nothing queued, said so (rc=$rc)"
+	diag "$out" ;;
+esac
+check "still nothing queued" test "$(local_count "$W/alice/outbox")" -eq 0
 
 done_testing

@@ -221,7 +221,8 @@ static int sendmail_run(const struct tool_globals *g,
 		          p11mail_strerror(st), queued);
 		st = P11MAIL_OK; /* accepted for later delivery */
 	} else if (st != P11MAIL_OK) {
-		tool_error("sendmail: not sent: %s", p11mail_strerror(st));
+		tool_error("sendmail: not sent, nothing queued: %s",
+		           p11mail_strerror(st));
 	}
 out:
 	free(queued);
