@@ -290,6 +290,29 @@ pin_count_low "$BOB_TOKEN_LABEL" && fail "bob's token was given alice's PIN" ||
   ! "$CI" --store "$W/store-bob2" list | grep -q bob@ &&
   pass "nothing recorded for the refused install" ||
   fail "bob recorded in store-bob2"
+# The same configuration without a pin-source asks on the terminal: bob's
+# token is still never asked for or given a PIN typed there.
+sed '/^pin-source = /d' "$W/p11mail.conf" >"$W/nopin.conf"
+if command -v script >/dev/null 2>&1; then
+  rm -f "$W/trace"
+  printf '%s\n' "$(cat "$ALICE_PIN_FILE")" |
+    P11MAIL_DEBUG="$W/trace" script -qec "'$CI' --config '$W/nopin.conf' \
+      --store '$W/store-bob2' install '$BOB_EC_CERT'; echo rc=\$?" \
+      /dev/null >"$W/pty.out" 2>&1
+  grep -q "rc=1" "$W/pty.out" &&
+    grep -q "shows certificates for bob@south-lab.test, not for alice@north-clinic.test" "$W/pty.out" &&
+    ! grep -q "PIN for" "$W/pty.out" &&
+    pass "a terminal PIN is not asked for bob's token" ||
+    fail "terminal install: $(tr '\r\n' '  ' <"$W/pty.out")"
+  [ "$(login_calls '')" = 0 ] && pass "no login on bob's token from the terminal" ||
+    fail "logins: $(grep 'C_Login' "$W/trace" | sed 's/.*: //' | tr '\n' ' ')"
+  pin_count_low "$BOB_TOKEN_LABEL" && fail "bob's token was given a typed PIN" ||
+    pass "bob's PIN count is untouched by a terminal PIN"
+else
+  skip "a terminal PIN is not asked for bob's token" "script missing"
+  skip "no login on bob's token from the terminal" "script missing"
+  skip "bob's PIN count is untouched by a terminal PIN" "script missing"
+fi
 # A configuration whose PIN is bob's, with alice's address: the person
 # says that PIN is this token's.
 sed "s|^pin-source = .*|pin-source = file:$BOB_PIN_FILE|" "$W/p11mail.conf" \

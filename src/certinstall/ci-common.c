@@ -208,14 +208,22 @@ static void owners_learn(struct ci *ci)
 }
 
 /*
- * The configured PIN source, given only to a token of the configured
- * identity (see ci_token); called by the token core before a login.
+ * Guards every way of asking for a PIN (the configured source, the
+ * terminal, the pinentry program): a PIN is asked for only for a token of
+ * the configured identity (see ci_token); called by the token core before
+ * a login.  Without a configured source the core then asks on its own.
  */
 static int guarded_pin(void *arg, const struct tok_pin_request *req, char *buf,
                        size_t size)
 {
 	struct ci *ci = arg;
 	const struct ci_token_owner *o = NULL;
+	const char *whose =
+	        ci->pin_fn != NULL
+	                ? "whose PIN the configuration gives ([token] "
+	                  "pin-source)"
+	                : "the configured identity ([identity] "
+	                  "address)";
 
 	for (size_t i = 0; i < ci->n_owners && o == NULL; i++)
 		if (strcmp(ci->owners[i].label, req->token_label) == 0 &&
@@ -226,19 +234,28 @@ static int guarded_pin(void *arg, const struct tok_pin_request *req, char *buf,
 		o = NULL;
 	if ((o != NULL && o->identity) ||
 	    (o == NULL && strcmp(ci->token_uri, "pkcs11:") != 0))
-		return ci->pin_fn(ci->pin_arg, req, buf, size);
-	if (o != NULL)
+		return ci->pin_fn != NULL
+		               ? ci->pin_fn(ci->pin_arg, req, buf, size)
+		               : TOK_PIN_ASK_NEXT;
+	if (o != NULL && ci->pin_fn != NULL)
 		tool_error("the token %s shows certificates for %s, not for "
-		           "%s, whose PIN the configuration gives ([token] "
-		           "pin-source): that PIN is not tried on another "
+		           "%s, %s: that PIN is not tried on another "
 		           "person's token.  Use that person's configuration "
-		           "(--config), or --use-configured-pin if it is this "
-		           "token's PIN",
-		           req->token_label, o->addresses, ci->identity);
+		           "(--config), or --token naming it with "
+		           "--use-configured-pin if it is this token's PIN",
+		           req->token_label, o->addresses, ci->identity, whose);
+	else if (o != NULL)
+		tool_error(
+		        "the token %s shows certificates for %s, not for "
+		        "%s, %s: no PIN is asked for another person's "
+		        "token.  Use that person's configuration (--config), "
+		        "or --token naming it with --use-configured-pin if "
+		        "it is your token",
+		        req->token_label, o->addresses, ci->identity, whose);
 	else
 		tool_error("the token %s shows no certificate for a mail "
-		           "address: the PIN the configuration gives for %s is "
-		           "only tried on it when --token names it (or with "
+		           "address: a PIN for %s is only asked for or tried "
+		           "on it when --token names it (or with "
 		           "--use-configured-pin)",
 		           req->token_label, ci->identity);
 	pin_refused = 1;
@@ -255,7 +272,8 @@ int ci_token(struct ci *ci)
 	p11m_config_token_options(ci->cfg, &opts);
 	opts.allow_prompt = isatty(STDIN_FILENO);
 	ci->identity = p11mail_config_get(ci->cfg, "identity", "address");
-	if (opts.pin_fn != NULL && ci->identity != NULL && !ci->any_token_pin) {
+	/* Whatever the PIN source, the guard decides who is asked. */
+	if (ci->identity != NULL && !ci->any_token_pin) {
 		ci->pin_fn = opts.pin_fn;
 		ci->pin_arg = opts.pin_arg;
 		opts.pin_fn = guarded_pin;
